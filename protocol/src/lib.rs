@@ -1,0 +1,38 @@
+//! The 9ten protocol: the signed records money moves on, and the settlement that moves it.
+//!
+//! Everything here is pure: no I/O, no clock, no async. Other crates store, send and display
+//! what this crate defines.
+//!
+//! | module | holds |
+//! |---|---|
+//! | [`key`] | public keys, content hashes and signatures as byte newtypes with strict hex |
+//! | [`month`] | the calendar month in UTC that listens and subscriptions belong to |
+//! | [`money`] | integer micro-USDP and the fee split |
+//! | [`identity`] | secrets: node and artist keys, listener secrets and their per-month keys, key files |
+//! | [`signature`] | the one verification rule (ZIP-215 plus small-order keys), single and batched |
+//! | [`receipt`], [`subscription`], [`manifest`] | the signed records: exact bytes and JSON forms |
+//! | [`jsonl`] | reading a file of records, one JSON object per line, with line-numbered errors |
+//! | [`settlement`] | `settle`: a month of receipts and subscriptions to a [`tally::Tally`] |
+//! | [`tally`] | the tally, its JSON form and the canonical encoding reviewers sign |
+//!
+//! Data flow: a listener's node signs a [`receipt::SignedReceipt`] per listen with its
+//! [`identity::ListenerSecret`]'s month key; the home node signs a
+//! [`subscription::SignedSubscription`] when the fee arrives; at month end
+//! [`settlement::settle`] verifies every signature (batched, on all cores) and applies the
+//! rules of `settlement.md` to produce the [`tally::Tally`] whose [`tally::Tally::digest`] the
+//! three reviewers sign.
+
+pub mod error;
+pub mod identity;
+pub mod jsonl;
+pub mod key;
+pub mod manifest;
+pub mod money;
+pub mod month;
+pub mod receipt;
+pub mod settlement;
+pub mod signature;
+pub mod subscription;
+pub mod tally;
+
+pub use error::FieldError;

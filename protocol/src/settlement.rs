@@ -1,0 +1,346 @@
+//! Settlement: a month of receipts and subscriptions, plus each listener's carry, to a
+//! [`Tally`], exactly as `settlement.md` says. Pure and deterministic: the same inputs, in any
+//! order and with any duplicates, give the same tally on every machine.
+//!
+//! Steps: keep the month's receipts; drop byte-identical copies; sort by listener (so each
+//! listener's receipts are contiguous and their signatures batch well); verify every
+//! signature on all cores; judge each listener's receipts against rules 2 to 4 and rank its
+//! artists, in parallel; pick each listener's counting subscription; split the pools.
+
+use std::collections::BTreeMap;
+use std::collections::HashMap;
+use std::ops::Range;
+
+use rayon::prelude::*;
+use thiserror::Error;
+
+use crate::key::PublicKey;
+use crate::money::{ARTIST_POOL, MicroUsdp, OPERATOR_SHARE};
+use crate::month::Month;
+use crate::receipt::{Receipt, SignedReceipt};
+use crate::signature::verify_all;
+use crate::subscription::SignedSubscription;
+use crate::tally::{Flag, Stats, Tally, VoidCounts};
+
+/// Listens needed before the `listened_ms` of a receipt makes it a qualified listen.
+const QUALIFY_MS: u32 = 30_000;
+/// Slack allowed past the track's end (rule 2).
+const LENGTH_SLACK_MS: u64 = 2_000;
+/// Overlap allowed between consecutive listens (rule 4).
+const OVERLAP_SLACK_MS: u64 = 1_000;
+/// Artists in a subscriber's top list.
+pub const TOP: usize = 9;
+
+/// What settlement reads.
+#[derive(Clone, Copy, Debug)]
+pub struct Input<'a> {
+    /// The month to settle.
+    pub month: Month,
+    /// Receipts, in any order, possibly with copies and receipts of other months.
+    pub receipts: &'a [SignedReceipt],
+    /// Subscriptions, in any order, possibly of other months.
+    pub subscriptions: &'a [SignedSubscription],
+    /// Each listener's carry from earlier months, keyed by its key for this month.
+    pub carry_in: &'a BTreeMap<PublicKey, MicroUsdp>,
+}
+
+/// Why a month cannot be settled.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum SettlementError {
+    /// An amount would not fit in 64 bits: the carry-in is absurd.
+    #[error("amounts overflow 64 bits (listener or artist {0}): check the carry-in")]
+    Overflow(PublicKey),
+}
+
+/// One artist in a listener's ranking.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Played {
+    artist: PublicKey,
+    plays: u64,
+    ms: u64,
+}
+
+/// What one listener's receipts amount to.
+#[derive(Debug)]
+struct Judged {
+    listener: PublicKey,
+    void: VoidCounts,
+    flags: Vec<Flag>,
+    kept: u64,
+    qualified: u64,
+    /// The top artists by the ranking of `settlement.md`, at most [`TOP`].
+    top: Vec<Played>,
+}
+
+/// Settles a month.
+pub fn settle(input: Input<'_>) -> Result<Tally, SettlementError> {
+    let month = input.month;
+    let mut receipts: Vec<&SignedReceipt> = input
+        .receipts
+        .iter()
+        .filter(|r| month.contains(r.receipt.started_at_ms))
+        .collect();
+    let outside_month = input.receipts.len() - receipts.len();
+    // Sorting by value orders by listener, then seq, then the remaining signed bytes and the
+    // signature: copies become neighbours, and so do a listener's receipts.
+    receipts.par_sort_unstable();
+    receipts.dedup();
+    let valid = verify_all(&receipts);
+    let judged: Vec<Judged> = listener_ranges(&receipts)
+        .into_par_iter()
+        .map(|range| judge(&receipts[range.clone()], &valid[range]))
+        .collect();
+
+    let mut stats = Stats {
+        outside_month: outside_month as u64,
+        receipts: receipts.len() as u64,
+        ..Stats::default()
+    };
+    let mut void = VoidCounts::default();
+    let mut flags = Vec::new();
+    for j in &judged {
+        void.add(&j.void);
+        flags.extend_from_slice(&j.flags);
+        stats.kept += j.kept;
+        stats.qualified += j.qualified;
+    }
+    flags.sort_unstable();
+
+    let subscribers = counting_subscriptions(month, input.subscriptions, &mut stats);
+    stats.subscribers = subscribers.len() as u64;
+
+    let mut operators: BTreeMap<PublicKey, MicroUsdp> = BTreeMap::new();
+    let mut artists: HashMap<PublicKey, u128> = HashMap::new();
+    let mut carry_out = BTreeMap::new();
+    for (listener, home_node) in &subscribers {
+        let income = &mut operators.entry(*home_node).or_default().0;
+        *income = income
+            .checked_add(OPERATOR_SHARE.0)
+            .ok_or(SettlementError::Overflow(*home_node))?;
+        let carry = input.carry_in.get(listener).copied().unwrap_or_default();
+        let pool = u128::from(ARTIST_POOL.0) + u128::from(carry.0);
+        let top = judged
+            .binary_search_by(|j| j.listener.cmp(listener))
+            .map(|i| judged[i].top.as_slice())
+            .unwrap_or_default();
+        let left = if top.is_empty() {
+            pool
+        } else {
+            for (artist, share) in split(pool, top) {
+                *artists.entry(artist).or_default() += share;
+            }
+            0
+        };
+        let left = u64::try_from(left).map_err(|_| SettlementError::Overflow(*listener))?;
+        carry_out.insert(*listener, MicroUsdp(left));
+    }
+    for (listener, carry) in input.carry_in {
+        carry_out.entry(*listener).or_insert(*carry);
+    }
+    let artists = artists
+        .into_iter()
+        .map(|(artist, units)| {
+            u64::try_from(units)
+                .map(|u| (artist, MicroUsdp(u)))
+                .map_err(|_| SettlementError::Overflow(artist))
+        })
+        .collect::<Result<_, _>>()?;
+
+    Ok(Tally {
+        month,
+        artists,
+        operators,
+        carry_out,
+        void,
+        flags,
+        stats,
+    })
+}
+
+/// The index ranges of each listener's receipts in a slice sorted by listener.
+fn listener_ranges(receipts: &[&SignedReceipt]) -> Vec<Range<usize>> {
+    let mut ranges = Vec::new();
+    let mut start = 0;
+    for i in 1..=receipts.len() {
+        if i == receipts.len() || receipts[i].receipt.listener != receipts[start].receipt.listener
+        {
+            ranges.push(start..i);
+            start = i;
+        }
+    }
+    ranges
+}
+
+/// Applies rules 2 to 4 to one listener's distinct receipts (sorted by seq, then bytes),
+/// given which signatures are valid (rule 1), and ranks the artists of its qualified listens.
+fn judge(receipts: &[&SignedReceipt], valid: &[bool]) -> Judged {
+    let listener = receipts[0].receipt.listener;
+    let mut void = VoidCounts::default();
+    let mut flags = Vec::new();
+
+    let mut standing: Vec<&Receipt> = Vec::with_capacity(receipts.len());
+    for (r, &ok) in receipts.iter().zip(valid) {
+        let r = &r.receipt;
+        if !ok {
+            void.signature += 1;
+        } else if r.track_ms == 0
+            || u64::from(r.listened_ms) > u64::from(r.track_ms) + LENGTH_SLACK_MS
+        {
+            void.length += 1;
+        } else {
+            standing.push(r);
+        }
+    }
+
+    // Rule 3: `standing` is sorted by seq, so receipts sharing one are neighbours.
+    let mut kept: Vec<&Receipt> = Vec::with_capacity(standing.len());
+    for run in standing.chunk_by(|a, b| a.seq == b.seq) {
+        if let [only] = run {
+            kept.push(only);
+        } else {
+            void.equivocation += run.len() as u64;
+            flags.push(Flag::Equivocation {
+                listener,
+                seq: run[0].seq,
+                copies: run.len() as u64,
+            });
+        }
+    }
+
+    // Rule 4, then qualification of what is kept.
+    kept.sort_unstable_by_key(|r| (r.started_at_ms, r.seq));
+    let mut played: HashMap<PublicKey, Played> = HashMap::new();
+    let mut last_end: Option<u64> = None;
+    let (mut n_kept, mut qualified) = (0, 0);
+    for r in kept {
+        if last_end.is_some_and(|end| r.started_at_ms.saturating_add(OVERLAP_SLACK_MS) < end) {
+            void.overlap += 1;
+            flags.push(Flag::Overlap {
+                listener,
+                seq: r.seq,
+            });
+            continue;
+        }
+        last_end = Some(r.ended_at_ms());
+        n_kept += 1;
+        if r.listened_ms >= QUALIFY_MS.min(r.track_ms / 2) {
+            qualified += 1;
+            let p = played.entry(r.artist).or_insert(Played {
+                artist: r.artist,
+                plays: 0,
+                ms: 0,
+            });
+            p.plays += 1;
+            p.ms += u64::from(r.listened_ms);
+        }
+    }
+
+    let mut top: Vec<Played> = played.into_values().collect();
+    top.sort_unstable_by(|a, b| {
+        b.plays
+            .cmp(&a.plays)
+            .then(b.ms.cmp(&a.ms))
+            .then(a.artist.cmp(&b.artist))
+    });
+    top.truncate(TOP);
+    Judged {
+        listener,
+        void,
+        flags,
+        kept: n_kept,
+        qualified,
+        top,
+    }
+}
+
+/// Splits `pool` over the ranked `top` by plays, largest-remainder with ties to the better
+/// rank, so the shares add up to `pool` exactly.
+fn split(pool: u128, top: &[Played]) -> Vec<(PublicKey, u128)> {
+    let w: u128 = top.iter().map(|p| u128::from(p.plays)).sum();
+    let mut shares: Vec<(PublicKey, u128, u128)> = top
+        .iter()
+        .map(|p| {
+            let product = pool * u128::from(p.plays);
+            (p.artist, product / w, product % w)
+        })
+        .collect();
+    let given: u128 = shares.iter().map(|s| s.1).sum();
+    let left = usize::try_from(pool - given).expect("fewer units left than artists");
+    // Rank order is the index; a stable sort by remainder keeps better ranks first on ties.
+    let mut order: Vec<usize> = (0..shares.len()).collect();
+    order.sort_by(|&a, &b| shares[b].2.cmp(&shares[a].2));
+    for &i in order.iter().take(left) {
+        shares[i].1 += 1;
+    }
+    shares.into_iter().map(|(a, units, _)| (a, units)).collect()
+}
+
+/// Each subscribed listener of `month` and the home node of its counting subscription: of the
+/// valid ones, the smallest (`home_node`, `payment_ref`) bytes.
+fn counting_subscriptions(
+    month: Month,
+    subscriptions: &[SignedSubscription],
+    stats: &mut Stats,
+) -> BTreeMap<PublicKey, PublicKey> {
+    let mut of_month: Vec<&SignedSubscription> = subscriptions
+        .iter()
+        .filter(|s| s.subscription.month == month)
+        .collect();
+    // Group by signer so the batch combines each node's terms; drop identical copies.
+    of_month.sort_unstable_by(|a, b| {
+        (&a.subscription.home_node, a).cmp(&(&b.subscription.home_node, b))
+    });
+    of_month.dedup();
+    let valid = verify_all(&of_month);
+    let mut counting: BTreeMap<PublicKey, &SignedSubscription> = BTreeMap::new();
+    for (s, ok) in of_month.into_iter().zip(valid) {
+        if !ok {
+            stats.subscriptions_invalid += 1;
+            continue;
+        }
+        let rank = |s: &SignedSubscription| {
+            (s.subscription.home_node, s.subscription.payment_ref.as_str().as_bytes().to_vec())
+        };
+        match counting.get(&s.subscription.listener) {
+            Some(current) if rank(current) <= rank(s) => stats.subscriptions_superseded += 1,
+            Some(_) => {
+                stats.subscriptions_superseded += 1;
+                counting.insert(s.subscription.listener, s);
+            }
+            None => {
+                counting.insert(s.subscription.listener, s);
+            }
+        }
+    }
+    counting
+        .into_iter()
+        .map(|(listener, s)| (listener, s.subscription.home_node))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn played(n: u8, plays: u64) -> Played {
+        Played {
+            artist: PublicKey([n; 32]),
+            plays,
+            ms: 0,
+        }
+    }
+
+    #[test]
+    fn split_gives_leftovers_to_largest_remainders_then_rank() {
+        // 9_000_000 over plays 1,1,1: 3_000_000 each, nothing left.
+        let s = split(9_000_000, &[played(1, 1), played(2, 1), played(3, 1)]);
+        assert!(s.iter().all(|x| x.1 == 3_000_000));
+        // 10 over 3 equal: remainders tie, so the best-ranked gets the one left over.
+        let s = split(10, &[played(1, 1), played(2, 1), played(3, 1)]);
+        assert_eq!(s.iter().map(|x| x.1).collect::<Vec<_>>(), vec![4, 3, 3]);
+        // 10 over plays 3,2,2 (W=7): 30/7=4 r2, 20/7=2 r6, 20/7=2 r6; 2 left go to ranks 2,3.
+        let s = split(10, &[played(1, 3), played(2, 2), played(3, 2)]);
+        assert_eq!(s.iter().map(|x| x.1).collect::<Vec<_>>(), vec![4, 3, 3]);
+    }
+}
