@@ -185,8 +185,8 @@ impl Secret {
     /// Reads a key file's text.
     pub fn from_key_file(text: &str) -> Result<Self, KeyFileError> {
         let mut de = serde_json::Deserializer::from_str(text.trim_end());
-        let json: KeyFileJson = serde_path_to_error::deserialize(&mut de)
-            .map_err(crate::FieldError::from_json)?;
+        let json: KeyFileJson =
+            serde_path_to_error::deserialize(&mut de).map_err(crate::FieldError::from_json)?;
         if json.v != 1 {
             return Err(crate::FieldError::new("v", format!("unknown version {}", json.v)).into());
         }
@@ -207,8 +207,8 @@ mod tests {
     #[test]
     fn rfc8032_test_1_public_key() {
         // RFC 8032, section 7.1, TEST 1.
-        let seed = decode_hex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
-            .unwrap();
+        let seed =
+            decode_hex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60").unwrap();
         let pair = Keypair::from_seed(seed);
         assert_eq!(
             pair.public().to_string(),

@@ -127,7 +127,10 @@ impl Manifest {
     pub fn sign(self, artist: &Keypair) -> Result<SignedManifest, FieldError> {
         self.validate()?;
         if artist.public() != self.artist {
-            return Err(FieldError::new("artist", "the signing key is not the artist's"));
+            return Err(FieldError::new(
+                "artist",
+                "the signing key is not the artist's",
+            ));
         }
         Ok(SignedManifest {
             sig: artist.sign(&self.message()),
@@ -222,7 +225,10 @@ impl SignedManifest {
             tracks: j.tracks,
         };
         manifest.validate()?;
-        Ok(Self { manifest, sig: j.sig })
+        Ok(Self {
+            manifest,
+            sig: j.sig,
+        })
     }
 }
 
@@ -332,7 +338,10 @@ mod tests {
         let m = sample();
         let bytes = m.to_bytes();
         for cut in 0..bytes.len() {
-            assert!(SignedManifest::from_bytes(&bytes[..cut]).is_err(), "cut {cut}");
+            assert!(
+                SignedManifest::from_bytes(&bytes[..cut]).is_err(),
+                "cut {cut}"
+            );
         }
         let mut tampered = m.clone();
         tampered.manifest.tracks[1].duration_ms += 1;

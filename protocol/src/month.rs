@@ -170,7 +170,9 @@ mod tests {
 
     #[test]
     fn containing_inverts_bounds() {
-        for text in ["1970-01", "1999-12", "2000-02", "2026-10", "2026-12", "9999-12"] {
+        for text in [
+            "1970-01", "1999-12", "2000-02", "2026-10", "2026-12", "9999-12",
+        ] {
             let m: Month = text.parse().unwrap();
             let (s, e) = m.bounds_ms();
             assert_eq!(Month::containing(s), Some(m));
@@ -182,7 +184,9 @@ mod tests {
 
     #[test]
     fn parse_is_strict() {
-        for bad in ["2026-1", "2026-13", "2026-00", "26-10", "2026/10", "1969-12", "2026-10 "] {
+        for bad in [
+            "2026-1", "2026-13", "2026-00", "26-10", "2026/10", "1969-12", "2026-10 ",
+        ] {
             assert!(bad.parse::<Month>().is_err(), "{bad}");
         }
         assert_eq!("2026-10".parse::<Month>().unwrap().to_string(), "2026-10");

@@ -76,7 +76,8 @@ impl Receipt {
 
     /// End of the listen: `started_at_ms + listened_ms`.
     pub fn ended_at_ms(&self) -> u64 {
-        self.started_at_ms.saturating_add(u64::from(self.listened_ms))
+        self.started_at_ms
+            .saturating_add(u64::from(self.listened_ms))
     }
 }
 

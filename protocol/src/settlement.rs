@@ -163,8 +163,7 @@ fn listener_ranges(receipts: &[&SignedReceipt]) -> Vec<Range<usize>> {
     let mut ranges = Vec::new();
     let mut start = 0;
     for i in 1..=receipts.len() {
-        if i == receipts.len() || receipts[i].receipt.listener != receipts[start].receipt.listener
-        {
+        if i == receipts.len() || receipts[i].receipt.listener != receipts[start].receipt.listener {
             ranges.push(start..i);
             start = i;
         }
@@ -300,7 +299,10 @@ fn counting_subscriptions(
             continue;
         }
         let rank = |s: &SignedSubscription| {
-            (s.subscription.home_node, s.subscription.payment_ref.as_str().as_bytes().to_vec())
+            (
+                s.subscription.home_node,
+                s.subscription.payment_ref.as_str().as_bytes().to_vec(),
+            )
         };
         match counting.get(&s.subscription.listener) {
             Some(current) if rank(current) <= rank(s) => stats.subscriptions_superseded += 1,

@@ -117,7 +117,10 @@ impl SignedSubscription {
         check_amount(amount)?;
         let len = usize::from(u16::from_be_bytes(r.take()));
         if rest.len() != len + Signature::LEN {
-            return Err(FieldError::new("payment_ref", "length does not match the record"));
+            return Err(FieldError::new(
+                "payment_ref",
+                "length does not match the record",
+            ));
         }
         let (reference, sig) = rest.split_at(len);
         let reference = std::str::from_utf8(reference)
@@ -248,7 +251,10 @@ mod tests {
         let cases = [
             (good.replace("10000000", "5000000"), "amount"),
             (good.replace("2026-10", "2026-13"), "month"),
-            (good.replace("\"payment_ref\":\"tx\"", "\"payment_ref\":7"), "payment_ref"),
+            (
+                good.replace("\"payment_ref\":\"tx\"", "\"payment_ref\":7"),
+                "payment_ref",
+            ),
             (good.replace("\"v\":1,", ""), "v"),
         ];
         for (text, field) in cases {

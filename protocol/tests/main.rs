@@ -1,0 +1,7 @@
+//! Integration tests of the protocol crate: spec vectors from an independent implementation,
+//! every settlement rule and tie-break, and property tests of settlement's invariants.
+
+mod properties;
+mod settlement;
+mod util;
+mod vectors;
