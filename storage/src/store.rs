@@ -1,0 +1,297 @@
+//! [`Store`]: one sled database holding everything a node keeps.
+//!
+//! Records are stored in their binary signed form under their id (BLAKE3 of that form), with
+//! index entries that point back to the id. A record and its index entries go in one atomic
+//! batch, and every write flushes before it returns: acknowledged means durable. Reads decode
+//! what they find and report a value that does not decode as [`Error::Corrupt`], naming the key.
+//!
+//! The store does not judge records: it keeps equivocating receipts side by side (they differ,
+//! so their ids differ) because settlement must see them.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use nineten_protocol::identity::Secret;
+use nineten_protocol::key::{ContentHash, PublicKey};
+use nineten_protocol::manifest::SignedManifest;
+use nineten_protocol::month::Month;
+use nineten_protocol::receipt::SignedReceipt;
+use nineten_protocol::subscription::SignedSubscription;
+use nineten_protocol::tally::Tally;
+use tracing::debug;
+
+use crate::{Error, keys};
+
+/// A handle to the store; cheap to clone, shared by all of a node's tasks.
+#[derive(Clone, Debug)]
+pub struct Store {
+    db: sled::Db,
+}
+
+/// A month's tally as stored: the canonical encoding reviewers sign.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredTally {
+    /// The canonical encoding (`docs/tally.md`).
+    pub canonical: Vec<u8>,
+}
+
+impl StoredTally {
+    /// BLAKE3 of the canonical encoding: the digest reviewers sign.
+    pub fn digest(&self) -> ContentHash {
+        ContentHash::of(&self.canonical)
+    }
+}
+
+impl Store {
+    /// Opens the store in directory `dir`, creating it (mode 0700: it holds secrets).
+    pub fn open(dir: &Path) -> Result<Self, Error> {
+        let io = |source| Error::Io {
+            path: dir.to_path_buf(),
+            source,
+        };
+        fs::create_dir_all(dir).map_err(io)?;
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io)?;
+        let db = sled::Config::new()
+            .path(dir)
+            .open()
+            .map_err(Error::db("opening the database"))?;
+        let store = Self { db };
+        store.check_schema()?;
+        debug!(dir = %dir.display(), "store open");
+        Ok(store)
+    }
+
+    fn check_schema(&self) -> Result<(), Error> {
+        let key = keys::schema();
+        match self.db.get(&key).map_err(Error::db("reading the schema"))? {
+            Some(v) if v.as_ref() == [keys::SCHEMA] => Ok(()),
+            Some(v) => Err(Error::Schema {
+                found: format!("{:?}", v.as_ref()),
+                supported: keys::SCHEMA,
+            }),
+            None => {
+                self.db
+                    .insert(key, &[keys::SCHEMA])
+                    .map_err(Error::db("writing the schema"))?;
+                self.flush()
+            }
+        }
+    }
+
+    fn flush(&self) -> Result<(), Error> {
+        self.db.flush().map_err(Error::db("flushing to disk"))?;
+        Ok(())
+    }
+
+    fn commit(&self, batch: sled::Batch, op: &'static str) -> Result<(), Error> {
+        self.db.apply_batch(batch).map_err(Error::db(op))?;
+        self.flush()
+    }
+
+    /// Stores receipts durably, in one atomic batch. Storing a receipt again changes nothing.
+    pub fn put_receipts(&self, receipts: &[SignedReceipt]) -> Result<(), Error> {
+        let mut batch = sled::Batch::default();
+        for r in receipts {
+            let month = Month::containing(r.receipt.started_at_ms).ok_or_else(|| {
+                Error::Invalid(format!(
+                    "receipt {} of {} starts after 9999-12",
+                    r.receipt.seq, r.receipt.listener
+                ))
+            })?;
+            let bytes = r.to_bytes();
+            let id = ContentHash::of(&bytes);
+            let (listener, seq) = (&r.receipt.listener, r.receipt.seq);
+            batch.insert(keys::receipt(&id), &bytes[..]);
+            batch.insert(keys::receipt_by_listener(listener, seq, &id), &[]);
+            batch.insert(keys::receipt_by_month(month, listener, seq, &id), &[]);
+        }
+        self.commit(batch, "storing receipts")
+    }
+
+    /// Whether the receipt with this id is stored.
+    pub fn has_receipt(&self, id: &ContentHash) -> Result<bool, Error> {
+        self.db
+            .contains_key(keys::receipt(id))
+            .map_err(Error::db("looking up a receipt"))
+    }
+
+    /// The receipt with this id.
+    pub fn receipt(&self, id: &ContentHash) -> Result<Option<SignedReceipt>, Error> {
+        let key = keys::receipt(id);
+        let value = self.db.get(&key).map_err(Error::db("reading a receipt"))?;
+        value
+            .map(|v| SignedReceipt::from_bytes(&v).map_err(|e| corrupt(&key, e)))
+            .transpose()
+    }
+
+    /// Every receipt of `month`, ordered by listener then seq.
+    pub fn receipts_of_month(&self, month: Month) -> Result<Vec<SignedReceipt>, Error> {
+        self.by_index(&keys::receipts_of_month(month))
+    }
+
+    /// One listener's receipts of `month`, ordered by seq.
+    pub fn receipts_of_listener_in_month(
+        &self,
+        month: Month,
+        listener: &PublicKey,
+    ) -> Result<Vec<SignedReceipt>, Error> {
+        self.by_index(&keys::receipts_of_listener_in_month(month, listener))
+    }
+
+    /// All of a listener's receipts, ordered by seq.
+    pub fn receipts_of_listener(&self, listener: &PublicKey) -> Result<Vec<SignedReceipt>, Error> {
+        self.by_index(&keys::receipts_of_listener(listener))
+    }
+
+    fn by_index(&self, prefix: &[u8]) -> Result<Vec<SignedReceipt>, Error> {
+        let mut out = Vec::new();
+        for entry in self.db.scan_prefix(prefix) {
+            let (key, _) = entry.map_err(Error::db("scanning receipts"))?;
+            let id = keys::id_at_end(&key).ok_or_else(|| {
+                corrupt(&key, nineten_protocol::FieldError::new("key", "too short"))
+            })?;
+            let receipt = self.receipt(&id)?.ok_or_else(|| {
+                corrupt(
+                    &key,
+                    nineten_protocol::FieldError::new("index", "points to no receipt"),
+                )
+            })?;
+            out.push(receipt);
+        }
+        Ok(out)
+    }
+
+    /// Number of distinct receipts stored.
+    pub fn receipt_count(&self) -> usize {
+        self.db.scan_prefix(keys::receipts()).count()
+    }
+
+    /// Stores subscriptions durably, in one atomic batch.
+    pub fn put_subscriptions(&self, subscriptions: &[SignedSubscription]) -> Result<(), Error> {
+        let mut batch = sled::Batch::default();
+        for s in subscriptions {
+            let bytes = s.to_bytes();
+            let id = ContentHash::of(&bytes);
+            let sub = &s.subscription;
+            batch.insert(keys::subscription(&id), bytes);
+            batch.insert(
+                keys::subscription_by_month(sub.month, &sub.listener, &id),
+                &[],
+            );
+        }
+        self.commit(batch, "storing subscriptions")
+    }
+
+    /// Every subscription of `month`, ordered by listener.
+    pub fn subscriptions_of_month(&self, month: Month) -> Result<Vec<SignedSubscription>, Error> {
+        let mut out = Vec::new();
+        for entry in self.db.scan_prefix(keys::subscriptions_of_month(month)) {
+            let (key, _) = entry.map_err(Error::db("scanning subscriptions"))?;
+            let id = keys::id_at_end(&key).ok_or_else(|| {
+                corrupt(&key, nineten_protocol::FieldError::new("key", "too short"))
+            })?;
+            let record_key = keys::subscription(&id);
+            let value = self
+                .db
+                .get(&record_key)
+                .map_err(Error::db("reading a subscription"))?
+                .ok_or_else(|| {
+                    corrupt(
+                        &key,
+                        nineten_protocol::FieldError::new("index", "points to no subscription"),
+                    )
+                })?;
+            out.push(SignedSubscription::from_bytes(&value).map_err(|e| corrupt(&record_key, e))?);
+        }
+        Ok(out)
+    }
+
+    /// Stores a release manifest durably; returns its release id.
+    pub fn put_manifest(&self, manifest: &SignedManifest) -> Result<ContentHash, Error> {
+        let bytes = manifest.to_bytes();
+        let id = ContentHash::of(&bytes);
+        self.db
+            .insert(keys::manifest(&id), bytes)
+            .map_err(Error::db("storing a manifest"))?;
+        self.flush()?;
+        Ok(id)
+    }
+
+    /// The manifest of a release.
+    pub fn manifest(&self, id: &ContentHash) -> Result<Option<SignedManifest>, Error> {
+        let key = keys::manifest(id);
+        let value = self.db.get(&key).map_err(Error::db("reading a manifest"))?;
+        value
+            .map(|v| SignedManifest::from_bytes(&v).map_err(|e| corrupt(&key, e)))
+            .transpose()
+    }
+
+    /// Every stored manifest, by release id.
+    pub fn manifests(&self) -> Result<Vec<SignedManifest>, Error> {
+        self.db
+            .scan_prefix(keys::manifests())
+            .map(|entry| {
+                let (key, value) = entry.map_err(Error::db("scanning manifests"))?;
+                SignedManifest::from_bytes(&value).map_err(|e| corrupt(&key, e))
+            })
+            .collect()
+    }
+
+    /// Stores a month's tally (its canonical encoding), replacing an earlier one.
+    pub fn put_tally(&self, tally: &Tally) -> Result<(), Error> {
+        self.db
+            .insert(keys::tally(tally.month), tally.canonical_bytes())
+            .map_err(Error::db("storing a tally"))?;
+        self.flush()
+    }
+
+    /// A month's stored tally.
+    pub fn tally(&self, month: Month) -> Result<Option<StoredTally>, Error> {
+        let value = self
+            .db
+            .get(keys::tally(month))
+            .map_err(Error::db("reading a tally"))?;
+        Ok(value.map(|v| StoredTally {
+            canonical: v.to_vec(),
+        }))
+    }
+
+    /// Stores a named secret (e.g. `node`), replacing nothing: an existing name is an error.
+    pub fn put_secret(&self, name: &str, secret: &Secret) -> Result<(), Error> {
+        let stored = self
+            .db
+            .compare_and_swap(
+                keys::secret(name),
+                None::<&[u8]>,
+                Some(secret.to_key_file().as_bytes()),
+            )
+            .map_err(Error::db("storing a secret"))?;
+        if stored.is_err() {
+            return Err(Error::Invalid(format!(
+                "a secret named {name:?} already exists"
+            )));
+        }
+        self.flush()
+    }
+
+    /// A named secret.
+    pub fn secret(&self, name: &str) -> Result<Option<Secret>, Error> {
+        let key = keys::secret(name);
+        let value = self.db.get(&key).map_err(Error::db("reading a secret"))?;
+        value
+            .map(|v| {
+                let text = String::from_utf8_lossy(&v);
+                Secret::from_key_file(&text)
+                    .map_err(|e| corrupt(&key, nineten_protocol::FieldError::new("secret", e)))
+            })
+            .transpose()
+    }
+}
+
+fn corrupt(key: &[u8], source: nineten_protocol::FieldError) -> Error {
+    Error::Corrupt {
+        key: key.iter().map(|b| format!("{b:02x}")).collect(),
+        source,
+    }
+}

@@ -1,0 +1,5 @@
+//! Integration tests of the storage crate, on real sled databases in temporary directories.
+
+mod crash;
+mod store;
+mod util;

@@ -1,0 +1,166 @@
+//! The store's contract: round trips, indexes, atomic batches, secrets and key files.
+
+use std::os::unix::fs::PermissionsExt;
+
+use nineten_protocol::identity::{Keypair, Secret};
+use nineten_protocol::key::PublicKey;
+use nineten_protocol::month::Month;
+use nineten_protocol::receipt::Receipt;
+use nineten_storage::{Error, Store, keyfile};
+
+use crate::util::*;
+
+#[test]
+fn receipts_round_trip_through_every_index() -> Result<(), Error> {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (listener(1), listener(2));
+    {
+        let store = Store::open(dir.path())?;
+        let receipts: Vec<_> = (0..50)
+            .map(|s| receipt(&a, s))
+            .chain((0..5).map(|s| receipt(&b, s)))
+            .collect();
+        store.put_receipts(&receipts)?;
+        store.put_receipts(&receipts[..10])?; // again: no duplicates
+    }
+    let store = Store::open(dir.path())?;
+    assert_eq!(store.receipt_count(), 55);
+    let october: Month = "2026-10".parse().unwrap();
+    let month = store.receipts_of_month(october)?;
+    assert_eq!(month.len(), 55);
+    assert!(
+        month
+            .windows(2)
+            .all(|w| (w[0].receipt.listener, w[0].receipt.seq)
+                < (w[1].receipt.listener, w[1].receipt.seq))
+    );
+    assert_eq!(store.receipts_of_listener(&b.public())?.len(), 5);
+    assert_eq!(
+        store
+            .receipts_of_listener_in_month(october, &a.public())?
+            .len(),
+        50
+    );
+    assert!(store.receipts_of_month(october.next().unwrap())?.is_empty());
+    let r = receipt(&a, 3);
+    assert_eq!(store.receipt(&r.id())?, Some(r));
+    assert!(store.has_receipt(&r.id())?);
+    Ok(())
+}
+
+#[test]
+fn equivocating_receipts_are_both_kept() -> Result<(), Error> {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path())?;
+    let a = listener(1);
+    let first = receipt(&a, 4);
+    let mut other = first.receipt;
+    other.artist = PublicKey([1; 32]);
+    store.put_receipts(&[first, other.sign(&a)])?;
+    assert_eq!(store.receipts_of_listener(&a.public())?.len(), 2);
+    Ok(())
+}
+
+#[test]
+fn a_bad_batch_stores_nothing() -> Result<(), Error> {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path())?;
+    let a = listener(1);
+    store.put_receipts(&[receipt(&a, 0)])?;
+    let absurd = Receipt {
+        started_at_ms: u64::MAX,
+        ..receipt(&a, 1).receipt
+    }
+    .sign(&a);
+    let err = store.put_receipts(&[receipt(&a, 2), absurd]).unwrap_err();
+    assert!(err.to_string().contains("9999"), "{err}");
+    assert_eq!(
+        store.receipt_count(),
+        1,
+        "the earlier receipt stays, the batch adds nothing"
+    );
+    Ok(())
+}
+
+#[test]
+fn secrets_are_never_overwritten() -> Result<(), Error> {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path())?;
+    store.put_secret("node", &Secret::Node(Keypair::from_seed([1; 32])))?;
+    assert!(
+        store
+            .put_secret("node", &Secret::Node(Keypair::from_seed([2; 32])))
+            .is_err()
+    );
+    match store.secret("node")? {
+        Some(Secret::Node(k)) => assert_eq!(k.seed(), &[1; 32]),
+        other => panic!("{other:?}"),
+    }
+    let mode = std::fs::metadata(dir.path()).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700);
+    Ok(())
+}
+
+#[test]
+fn key_files_are_private() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("artist.key");
+    keyfile::write(&path, &Secret::Artist(Keypair::from_seed([5; 32]))).unwrap();
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(matches!(keyfile::read(&path), Ok(Secret::Artist(_))));
+    // Never overwritten.
+    assert!(keyfile::write(&path, &Secret::Artist(Keypair::from_seed([6; 32]))).is_err());
+    // Refused once others can read it.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let err = keyfile::read(&path).unwrap_err();
+    assert!(
+        matches!(err, Error::Permissions { mode: 0o644, .. }),
+        "{err}"
+    );
+}
+
+#[test]
+fn tallies_and_manifests_round_trip() -> Result<(), Error> {
+    use nineten_protocol::key::ContentHash;
+    use nineten_protocol::manifest::{Manifest, Track};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path())?;
+    let artist = Keypair::from_seed([3; 32]);
+    let manifest = Manifest {
+        artist: artist.public(),
+        artist_name: "A".into(),
+        title: "R".into(),
+        published_at_ms: START,
+        tracks: vec![Track {
+            number: 1,
+            title: "T".into(),
+            hash: ContentHash([1; 32]),
+            size: 10,
+            duration_ms: 1000,
+            channels: 1,
+            input_sample_rate: 48_000,
+            bitrate: 128_000,
+            index: ContentHash([2; 32]),
+        }],
+    }
+    .sign(&artist)
+    .unwrap();
+    let id = store.put_manifest(&manifest)?;
+    assert_eq!(id, manifest.id());
+    assert_eq!(store.manifest(&id)?, Some(manifest.clone()));
+    assert_eq!(store.manifests()?, vec![manifest]);
+
+    let a = listener(1);
+    let month: Month = "2026-10".parse().unwrap();
+    let tally = nineten_protocol::settlement::settle(nineten_protocol::settlement::Input {
+        month,
+        receipts: &[receipt(&a, 1)],
+        subscriptions: &[],
+        carry_in: &Default::default(),
+    })
+    .unwrap();
+    store.put_tally(&tally)?;
+    assert_eq!(store.tally(month)?.unwrap().digest(), tally.digest());
+    Ok(())
+}
