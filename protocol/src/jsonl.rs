@@ -25,8 +25,9 @@ pub struct LineError {
     pub error: FieldError,
 }
 
-/// Parses every non-blank line with `parse`, in parallel; results keep the file's order.
-pub fn parse_lines<T, F>(text: &str, parse: F) -> Vec<Result<T, LineError>>
+/// Parses every non-blank line with `parse`, in parallel; results keep the file's order and
+/// carry their line numbers (from 1).
+pub fn parse_lines<T, F>(text: &str, parse: F) -> Vec<(usize, Result<T, FieldError>)>
 where
     T: Send,
     F: Fn(&str) -> Result<T, FieldError> + Sync,
@@ -38,7 +39,7 @@ where
         .collect();
     lines
         .par_iter()
-        .map(|&(i, line)| parse(line).map_err(|error| LineError { line: i + 1, error }))
+        .map(|&(i, line)| (i + 1, parse(line)))
         .collect()
 }
 
@@ -48,7 +49,10 @@ where
     T: Send,
     F: Fn(&str) -> Result<T, FieldError> + Sync,
 {
-    parse_lines(text, parse).into_iter().collect()
+    parse_lines(text, parse)
+        .into_iter()
+        .map(|(line, result)| result.map_err(|error| LineError { line, error }))
+        .collect()
 }
 
 /// Parses a carry file: one JSON object `{listener_hex: units}`. A key that appears twice, a
@@ -104,8 +108,9 @@ mod tests {
             l.parse::<u8>().map_err(|e| FieldError::new("n", e))
         });
         assert_eq!(parsed.len(), 3);
-        assert_eq!(parsed[1].as_ref().unwrap_err().line, 3);
-        assert_eq!(*parsed[2].as_ref().unwrap(), 3);
+        assert_eq!(parsed[1].0, 3);
+        assert!(parsed[1].1.is_err());
+        assert_eq!(parsed[2], (4, Ok(3)));
     }
 
     #[test]

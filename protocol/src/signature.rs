@@ -108,7 +108,8 @@ fn verify_chunk<T: Signed>(records: &[T], out: &mut [bool]) {
         ));
     }
     // Bisect failed batches with an explicit stack of index ranges into `items`.
-    let mut pending = vec![0..items.len()];
+    let mut pending = Vec::new();
+    pending.push(0..items.len());
     while let Some(range) = pending.pop() {
         let part = &items[range.clone()];
         if part.is_empty() {

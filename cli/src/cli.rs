@@ -1,0 +1,157 @@
+//! The command line, as clap sees it. Values are checked here as far as their types allow
+//! (months, hex keys); the commands in `cmd` do the rest.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use nineten_protocol::key::{ContentHash, PublicKey};
+use nineten_protocol::month::Month;
+
+/// 9ten: music streaming with no central server, where every listen is a signed receipt and
+/// each subscriber's 10 USDP a month goes 1 to its home node and 9 to its top 9 artists.
+#[derive(Parser, Debug)]
+#[command(name = "9ten", version, propagate_version = true, max_term_width = 100)]
+#[command(after_help = "Start here:
+  9ten example-month --out example-month
+  9ten tally --month 2026-10 --receipts example-month/receipts.jsonl \\
+      --subscriptions example-month/subscriptions.jsonl --carry example-month/carry.json
+
+Logs go to stderr; set NINETEN_LOG=debug for more.")]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum Command {
+    /// Create and inspect key files (node, artist and listener secrets).
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Sign and verify listen receipts.
+    #[command(subcommand)]
+    Receipt(ReceiptCommand),
+    /// Sign subscriptions (as a home node confirming a listener's payment).
+    #[command(subcommand)]
+    Subscription(SubscriptionCommand),
+    /// Settle a month offline: verify every receipt and subscription and compute who is paid
+    /// what, exactly as settlement.md says. For operators and auditors.
+    Tally(TallyArgs),
+    /// Write a small signed example month (nodes, artists, listeners, some void receipts) to
+    /// a folder, ready for `9ten tally`.
+    ExampleMonth {
+        /// The folder to write to (created if missing; its example files are replaced).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum KeyCommand {
+    /// Create a new random secret in a new file (mode 0600; never overwrites).
+    New {
+        /// The file to create.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// What the key is for.
+        #[arg(long, value_enum, default_value_t = KeyKind::Node)]
+        kind: KeyKind,
+    },
+    /// Show a key file's public key. For a listener secret, the key of one month.
+    Show {
+        /// The key file.
+        file: PathBuf,
+        /// For a listener secret: the month whose key to show (default: this month, UTC).
+        #[arg(long, value_name = "YYYY-MM")]
+        month: Option<Month>,
+    },
+}
+
+/// What a new key is for.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum KeyKind {
+    /// A node's identity (also its libp2p PeerId and iroh EndpointId); signs subscriptions.
+    Node,
+    /// An artist's key; signs release manifests.
+    Artist,
+    /// A listener's long-term secret; each month's receipts are signed with a key derived
+    /// from it for that month alone.
+    Listener,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum ReceiptCommand {
+    /// Sign one receipt with a listener secret and print it as a JSON line.
+    Sign(ReceiptSignArgs),
+    /// Check every line of a receipts file (JSON lines): format and signature. Reports each
+    /// bad line; exits 1 if there is one.
+    Verify {
+        /// The receipts file.
+        file: PathBuf,
+    },
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct ReceiptSignArgs {
+    /// The listener's key file (kind listener); the month key is derived from the start time.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) key: PathBuf,
+    /// The listener's sequence number for this receipt (a new one for every receipt).
+    #[arg(long)]
+    pub(crate) seq: u64,
+    /// The track's content hash (64 hex).
+    #[arg(long, value_name = "HASH")]
+    pub(crate) track: ContentHash,
+    /// The artist's public key (64 hex).
+    #[arg(long, value_name = "KEY")]
+    pub(crate) artist: PublicKey,
+    /// Start of the listen: Unix time in milliseconds, UTC.
+    #[arg(long, value_name = "MS")]
+    pub(crate) started_at_ms: u64,
+    /// How long was listened, in milliseconds.
+    #[arg(long, value_name = "MS")]
+    pub(crate) listened_ms: u32,
+    /// The track's length in milliseconds.
+    #[arg(long, value_name = "MS")]
+    pub(crate) track_ms: u32,
+    /// The listener's home node's public key (64 hex).
+    #[arg(long, value_name = "KEY")]
+    pub(crate) home_node: PublicKey,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum SubscriptionCommand {
+    /// Sign a subscription with the home node's key and print it as a JSON line.
+    Sign {
+        /// The home node's key file (kind node).
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// The listener's key for that month (see `9ten key show --month`).
+        #[arg(long, value_name = "KEY")]
+        listener: PublicKey,
+        /// The month paid for.
+        #[arg(long, value_name = "YYYY-MM")]
+        month: Month,
+        /// The wallet's or payment gateway's transaction id.
+        #[arg(long, value_name = "REF")]
+        payment_ref: String,
+    },
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct TallyArgs {
+    /// The month to settle.
+    #[arg(long, value_name = "YYYY-MM")]
+    pub(crate) month: Month,
+    /// Receipts, one JSON object per line.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) receipts: PathBuf,
+    /// Subscriptions, one JSON object per line.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) subscriptions: PathBuf,
+    /// Carry-in: a JSON object {listener_hex: micro-USDP}.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) carry: Option<PathBuf>,
+    /// Print exactly one JSON object instead of tables.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
