@@ -1,5 +1,5 @@
 //! A month's tally: who gets paid what, what was void and why, and the canonical encoding
-//! whose BLAKE3 digest the three reviewers sign (documented in `docs/tally.md`).
+//! whose BLAKE3 digest the three reviewers sign (documented in `docs/settlement.md`).
 
 use std::collections::BTreeMap;
 
@@ -100,7 +100,7 @@ pub struct Tally {
 }
 
 impl Tally {
-    /// The canonical encoding reviewers sign (`docs/tally.md`): the tag, year (u16) and month
+    /// The canonical encoding reviewers sign (`docs/settlement.md`): the tag, year (u16) and month
     /// (u8), then artists, operators and carry-out, each as a u32 count followed by
     /// (key, u64 units) in ascending key order, then the four void counts as u64, all
     /// big-endian.

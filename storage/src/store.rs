@@ -32,7 +32,7 @@ pub struct Store {
 /// A month's tally as stored: the canonical encoding reviewers sign.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredTally {
-    /// The canonical encoding (`docs/tally.md`).
+    /// The canonical encoding (`docs/settlement.md`).
     pub canonical: Vec<u8>,
 }
 
