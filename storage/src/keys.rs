@@ -14,12 +14,10 @@ pub const SCHEMA: u8 = 1;
 pub enum Kind {
     /// Store metadata (the schema version).
     Meta = b'M',
-    /// A receipt by id: value is its binary form.
+    /// A receipt: listener, seq, id; value is its binary form.
     Receipt = b'r',
-    /// Index: listener, seq, id.
-    ReceiptByListener = b'l',
-    /// Index: year, month, listener, seq, id.
-    ReceiptByMonth = b'm',
+    /// Index: year, month, listener; one entry per listener with receipts that month.
+    ListenerInMonth = b'm',
     /// A subscription by id: value is its binary form.
     Subscription = b's',
     /// Index: year, month, listener, id.
@@ -54,45 +52,30 @@ pub fn schema() -> Vec<u8> {
     key(Kind::Meta, &[b"schema"])
 }
 
-/// A receipt by id.
-pub fn receipt(id: &ContentHash) -> Vec<u8> {
-    key(Kind::Receipt, &[&id.0])
+/// A receipt: a listener's receipts are neighbours, ordered by seq. Month keys make this
+/// the month index too: a listener key signs one month's receipts.
+pub fn receipt(listener: &PublicKey, seq: u64, id: &ContentHash) -> Vec<u8> {
+    key(Kind::Receipt, &[&listener.0, &seq.to_be_bytes(), &id.0])
 }
 
-/// The prefix of all receipts by id.
+/// The prefix of all receipts.
 pub fn receipts() -> Vec<u8> {
     key(Kind::Receipt, &[])
 }
 
-/// A receipt in the listener index.
-pub fn receipt_by_listener(listener: &PublicKey, seq: u64, id: &ContentHash) -> Vec<u8> {
-    key(
-        Kind::ReceiptByListener,
-        &[&listener.0, &seq.to_be_bytes(), &id.0],
-    )
-}
-
 /// The prefix of one listener's receipts.
 pub fn receipts_of_listener(listener: &PublicKey) -> Vec<u8> {
-    key(Kind::ReceiptByListener, &[&listener.0])
+    key(Kind::Receipt, &[&listener.0])
 }
 
-/// A receipt in the month index.
-pub fn receipt_by_month(month: Month, listener: &PublicKey, seq: u64, id: &ContentHash) -> Vec<u8> {
-    key(
-        Kind::ReceiptByMonth,
-        &[&month_bytes(month), &listener.0, &seq.to_be_bytes(), &id.0],
-    )
+/// A listener with receipts in `month`.
+pub fn listener_in_month(month: Month, listener: &PublicKey) -> Vec<u8> {
+    key(Kind::ListenerInMonth, &[&month_bytes(month), &listener.0])
 }
 
-/// The prefix of one month's receipts.
-pub fn receipts_of_month(month: Month) -> Vec<u8> {
-    key(Kind::ReceiptByMonth, &[&month_bytes(month)])
-}
-
-/// The prefix of one listener's receipts in one month.
-pub fn receipts_of_listener_in_month(month: Month, listener: &PublicKey) -> Vec<u8> {
-    key(Kind::ReceiptByMonth, &[&month_bytes(month), &listener.0])
+/// The prefix of the listeners with receipts in `month`.
+pub fn listeners_in_month(month: Month) -> Vec<u8> {
+    key(Kind::ListenerInMonth, &[&month_bytes(month)])
 }
 
 /// A subscription by id.
@@ -144,20 +127,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn month_index_sorts_by_month_then_listener_then_seq() {
-        let m1: Month = "2026-09".parse().unwrap();
-        let m2: Month = "2026-10".parse().unwrap();
+    fn receipts_sort_by_listener_then_seq() {
         let (a, b) = (PublicKey([1; 32]), PublicKey([2; 32]));
         let id = ContentHash([0; 32]);
         let keys = [
-            receipt_by_month(m1, &b, 9, &id),
-            receipt_by_month(m2, &a, 1, &id),
-            receipt_by_month(m2, &a, 256, &id),
-            receipt_by_month(m2, &b, 0, &id),
+            receipt(&a, 1, &id),
+            receipt(&a, 256, &id),
+            receipt(&b, 0, &id),
         ];
         assert!(keys.windows(2).all(|w| w[0] < w[1]));
-        assert!(keys[1].starts_with(&receipts_of_month(m2)));
-        assert!(!keys[0].starts_with(&receipts_of_month(m2)));
-        assert_eq!(id_at_end(&keys[2]), Some(id));
+        assert!(keys[1].starts_with(&receipts_of_listener(&a)));
+        assert!(!keys[2].starts_with(&receipts_of_listener(&a)));
+        assert_eq!(id_at_end(&keys[1]), Some(id));
+        let october: Month = "2026-10".parse().unwrap();
+        assert!(listener_in_month(october, &a).starts_with(&listeners_in_month(october)));
+        assert!(!listener_in_month(october.next().unwrap(), &a).starts_with(&listeners_in_month(october)));
     }
 }

@@ -1,7 +1,9 @@
 //! [`Store`]: one sled database holding everything a node keeps.
 //!
-//! Records are stored in their binary signed form under their id (BLAKE3 of that form), with
-//! index entries that point back to the id. A record and its index entries go in one atomic
+//! Records are stored in their binary signed form. Receipts sit under (listener, seq, id), so
+//! a listener's receipts are neighbours; since a listener key signs only one month's receipts,
+//! a small index of (month, listener) finds a month's receipts. Other records sit under their
+//! id (BLAKE3 of the binary form), with index entries that point back to it. A record and its index entries go in one atomic
 //! batch, and every write flushes before it returns: acknowledged means durable. Reads decode
 //! what they find and report a value that does not decode as [`Error::Corrupt`], naming the key.
 //!
@@ -12,6 +14,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+use nineten_protocol::FieldError;
 use nineten_protocol::identity::Secret;
 use nineten_protocol::key::{ContentHash, PublicKey};
 use nineten_protocol::manifest::SignedManifest;
@@ -93,73 +96,56 @@ impl Store {
     pub fn put_receipts(&self, receipts: &[SignedReceipt]) -> Result<(), Error> {
         let mut batch = sled::Batch::default();
         for r in receipts {
-            let month = Month::containing(r.receipt.started_at_ms).ok_or_else(|| {
-                Error::Invalid(format!(
-                    "receipt {} of {} starts after 9999-12",
-                    r.receipt.seq, r.receipt.listener
-                ))
-            })?;
             let bytes = r.to_bytes();
-            let id = ContentHash::of(&bytes);
-            let (listener, seq) = (&r.receipt.listener, r.receipt.seq);
-            batch.insert(keys::receipt(&id), &bytes[..]);
-            batch.insert(keys::receipt_by_listener(listener, seq, &id), &[]);
-            batch.insert(keys::receipt_by_month(month, listener, seq, &id), &[]);
+            batch.insert(receipt_key(r, &bytes), &bytes[..]);
+            batch.insert(keys::listener_in_month(month_of(r)?, &r.receipt.listener), &[]);
         }
         self.commit(batch, "storing receipts")
     }
 
-    /// Whether the receipt with this id is stored.
-    pub fn has_receipt(&self, id: &ContentHash) -> Result<bool, Error> {
+    /// Whether this receipt (these exact bytes) is stored.
+    pub fn has_receipt(&self, receipt: &SignedReceipt) -> Result<bool, Error> {
         self.db
-            .contains_key(keys::receipt(id))
+            .contains_key(receipt_key(receipt, &receipt.to_bytes()))
             .map_err(Error::db("looking up a receipt"))
     }
 
-    /// The receipt with this id.
-    pub fn receipt(&self, id: &ContentHash) -> Result<Option<SignedReceipt>, Error> {
-        let key = keys::receipt(id);
-        let value = self.db.get(&key).map_err(Error::db("reading a receipt"))?;
-        value
-            .map(|v| SignedReceipt::from_bytes(&v).map_err(|e| corrupt(&key, e)))
-            .transpose()
-    }
-
-    /// Every receipt of `month`, ordered by listener then seq.
+    /// Every receipt that started in `month`, ordered by listener then seq.
     pub fn receipts_of_month(&self, month: Month) -> Result<Vec<SignedReceipt>, Error> {
-        self.by_index(&keys::receipts_of_month(month))
+        let mut out = Vec::new();
+        for entry in self.db.scan_prefix(keys::listeners_in_month(month)) {
+            let (key, _) = entry.map_err(Error::db("scanning a month's listeners"))?;
+            let listener = key
+                .len()
+                .checked_sub(32)
+                .and_then(|start| key[start..].try_into().ok())
+                .map(PublicKey)
+                .ok_or_else(|| corrupt(&key, FieldError::new("key", "too short")))?;
+            out.extend(self.receipts_of_listener_in_month(month, &listener)?);
+        }
+        Ok(out)
     }
 
-    /// One listener's receipts of `month`, ordered by seq.
+    /// One listener's receipts that started in `month`, ordered by seq.
     pub fn receipts_of_listener_in_month(
         &self,
         month: Month,
         listener: &PublicKey,
     ) -> Result<Vec<SignedReceipt>, Error> {
-        self.by_index(&keys::receipts_of_listener_in_month(month, listener))
+        let mut receipts = self.receipts_of_listener(listener)?;
+        receipts.retain(|r| month.contains(r.receipt.started_at_ms));
+        Ok(receipts)
     }
 
     /// All of a listener's receipts, ordered by seq.
     pub fn receipts_of_listener(&self, listener: &PublicKey) -> Result<Vec<SignedReceipt>, Error> {
-        self.by_index(&keys::receipts_of_listener(listener))
-    }
-
-    fn by_index(&self, prefix: &[u8]) -> Result<Vec<SignedReceipt>, Error> {
-        let mut out = Vec::new();
-        for entry in self.db.scan_prefix(prefix) {
-            let (key, _) = entry.map_err(Error::db("scanning receipts"))?;
-            let id = keys::id_at_end(&key).ok_or_else(|| {
-                corrupt(&key, nineten_protocol::FieldError::new("key", "too short"))
-            })?;
-            let receipt = self.receipt(&id)?.ok_or_else(|| {
-                corrupt(
-                    &key,
-                    nineten_protocol::FieldError::new("index", "points to no receipt"),
-                )
-            })?;
-            out.push(receipt);
-        }
-        Ok(out)
+        self.db
+            .scan_prefix(keys::receipts_of_listener(listener))
+            .map(|entry| {
+                let (key, value) = entry.map_err(Error::db("scanning receipts"))?;
+                SignedReceipt::from_bytes(&value).map_err(|e| corrupt(&key, e))
+            })
+            .collect()
     }
 
     /// Number of distinct receipts stored.
@@ -189,7 +175,7 @@ impl Store {
         for entry in self.db.scan_prefix(keys::subscriptions_of_month(month)) {
             let (key, _) = entry.map_err(Error::db("scanning subscriptions"))?;
             let id = keys::id_at_end(&key).ok_or_else(|| {
-                corrupt(&key, nineten_protocol::FieldError::new("key", "too short"))
+                corrupt(&key, FieldError::new("key", "too short"))
             })?;
             let record_key = keys::subscription(&id);
             let value = self
@@ -199,7 +185,7 @@ impl Store {
                 .ok_or_else(|| {
                     corrupt(
                         &key,
-                        nineten_protocol::FieldError::new("index", "points to no subscription"),
+                        FieldError::new("index", "points to no subscription"),
                     )
                 })?;
             out.push(SignedSubscription::from_bytes(&value).map_err(|e| corrupt(&record_key, e))?);
@@ -283,13 +269,26 @@ impl Store {
             .map(|v| {
                 let text = String::from_utf8_lossy(&v);
                 Secret::from_key_file(&text)
-                    .map_err(|e| corrupt(&key, nineten_protocol::FieldError::new("secret", e)))
+                    .map_err(|e| corrupt(&key, FieldError::new("secret", e)))
             })
             .transpose()
     }
 }
 
-fn corrupt(key: &[u8], source: nineten_protocol::FieldError) -> Error {
+fn receipt_key(r: &SignedReceipt, bytes: &[u8]) -> Vec<u8> {
+    keys::receipt(&r.receipt.listener, r.receipt.seq, &ContentHash::of(bytes))
+}
+
+fn month_of(r: &SignedReceipt) -> Result<Month, Error> {
+    Month::containing(r.receipt.started_at_ms).ok_or_else(|| {
+        Error::Invalid(format!(
+            "receipt {} of {} starts after 9999-12",
+            r.receipt.seq, r.receipt.listener
+        ))
+    })
+}
+
+fn corrupt(key: &[u8], source: FieldError) -> Error {
     Error::Corrupt {
         key: key.iter().map(|b| format!("{b:02x}")).collect(),
         source,

@@ -43,8 +43,17 @@ fn receipts_round_trip_through_every_index() -> Result<(), Error> {
     );
     assert!(store.receipts_of_month(october.next().unwrap())?.is_empty());
     let r = receipt(&a, 3);
-    assert_eq!(store.receipt(&r.id())?, Some(r));
-    assert!(store.has_receipt(&r.id())?);
+    assert!(store.has_receipt(&r)?);
+    // A receipt of the same key that started in November is indexed under November only.
+    let late = Receipt {
+        started_at_ms: START + 31 * 86_400_000,
+        ..receipt(&a, 500).receipt
+    }
+    .sign(&a);
+    store.put_receipts(&[late])?;
+    assert_eq!(store.receipts_of_month(october)?.len(), 55);
+    assert_eq!(store.receipts_of_month(october.next().unwrap())?, vec![late]);
+    assert!(!store.has_receipt(&receipt(&a, 999))?);
     Ok(())
 }
 
