@@ -141,6 +141,9 @@ mod tests {
         assert_eq!(id_at_end(&keys[1]), Some(id));
         let october: Month = "2026-10".parse().unwrap();
         assert!(listener_in_month(october, &a).starts_with(&listeners_in_month(october)));
-        assert!(!listener_in_month(october.next().unwrap(), &a).starts_with(&listeners_in_month(october)));
+        assert!(
+            !listener_in_month(october.next().unwrap(), &a)
+                .starts_with(&listeners_in_month(october))
+        );
     }
 }

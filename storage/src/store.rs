@@ -98,7 +98,10 @@ impl Store {
         for r in receipts {
             let bytes = r.to_bytes();
             batch.insert(receipt_key(r, &bytes), &bytes[..]);
-            batch.insert(keys::listener_in_month(month_of(r)?, &r.receipt.listener), &[]);
+            batch.insert(
+                keys::listener_in_month(month_of(r)?, &r.receipt.listener),
+                &[],
+            );
         }
         self.commit(batch, "storing receipts")
     }
@@ -174,19 +177,15 @@ impl Store {
         let mut out = Vec::new();
         for entry in self.db.scan_prefix(keys::subscriptions_of_month(month)) {
             let (key, _) = entry.map_err(Error::db("scanning subscriptions"))?;
-            let id = keys::id_at_end(&key).ok_or_else(|| {
-                corrupt(&key, FieldError::new("key", "too short"))
-            })?;
+            let id = keys::id_at_end(&key)
+                .ok_or_else(|| corrupt(&key, FieldError::new("key", "too short")))?;
             let record_key = keys::subscription(&id);
             let value = self
                 .db
                 .get(&record_key)
                 .map_err(Error::db("reading a subscription"))?
                 .ok_or_else(|| {
-                    corrupt(
-                        &key,
-                        FieldError::new("index", "points to no subscription"),
-                    )
+                    corrupt(&key, FieldError::new("index", "points to no subscription"))
                 })?;
             out.push(SignedSubscription::from_bytes(&value).map_err(|e| corrupt(&record_key, e))?);
         }

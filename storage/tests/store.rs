@@ -52,7 +52,10 @@ fn receipts_round_trip_through_every_index() -> Result<(), Error> {
     .sign(&a);
     store.put_receipts(&[late])?;
     assert_eq!(store.receipts_of_month(october)?.len(), 55);
-    assert_eq!(store.receipts_of_month(october.next().unwrap())?, vec![late]);
+    assert_eq!(
+        store.receipts_of_month(october.next().unwrap())?,
+        vec![late]
+    );
     assert!(!store.has_receipt(&receipt(&a, 999))?);
     Ok(())
 }
