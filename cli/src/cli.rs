@@ -18,6 +18,9 @@ use nineten_protocol::month::Month;
 
 Logs go to stderr; set NINETEN_LOG=debug for more.")]
 pub(crate) struct Cli {
+    /// The node's data folder [default: $XDG_DATA_HOME/9ten, i.e. ~/.local/share/9ten].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub(crate) data_dir: Option<PathBuf>,
     #[command(subcommand)]
     pub(crate) command: Command,
 }
@@ -36,6 +39,18 @@ pub(crate) enum Command {
     /// Settle a month offline: verify every receipt and subscription and compute who is paid
     /// what, exactly as settlement.md says. For operators and auditors.
     Tally(TallyArgs),
+    /// Import an artist's audio files (WAV, FLAC, MP3, Ogg Vorbis) as a release: encode each
+    /// to Ogg Opus on all cores, sign the release manifest, store everything in the node.
+    Import(ImportArgs),
+    /// Play a track from the node's library (by its hash, or the first characters of it).
+    Play(PlayArgs),
+    /// Write a track's Ogg Opus stream to a file any player opens.
+    Export {
+        /// The track's hash (or a unique prefix of at least 4 hex characters).
+        track: String,
+        /// The file to write (.opus).
+        file: PathBuf,
+    },
     /// Write a small signed example month (nodes, artists, listeners, some void receipts) to
     /// a folder, ready for `9ten tally`.
     ExampleMonth {
@@ -154,4 +169,47 @@ pub(crate) struct TallyArgs {
     /// Print exactly one JSON object instead of tables.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct ImportArgs {
+    /// Audio files, or folders whose .wav, .flac, .mp3 and .ogg files are imported.
+    #[arg(required = true, value_name = "FILES|DIR")]
+    pub(crate) files: Vec<PathBuf>,
+    /// The artist's key file (kind artist): signs the release.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) artist_key: PathBuf,
+    /// The release's title.
+    #[arg(long, value_name = "TITLE")]
+    pub(crate) release: String,
+    /// The artist's name [default: the files' ARTIST tag].
+    #[arg(long, value_name = "NAME")]
+    pub(crate) artist_name: Option<String>,
+    /// Opus bitrate in kbit/s (VBR).
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(6..=510))]
+    pub(crate) bitrate: u32,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct PlayArgs {
+    /// The track's hash (or a unique prefix of at least 4 hex characters).
+    pub(crate) track: String,
+    /// Start this many seconds into the track.
+    #[arg(long, value_name = "SECONDS", default_value_t = 0.0)]
+    pub(crate) from: f64,
+    /// Write the audio to a WAV file instead of playing it.
+    #[arg(long, value_name = "FILE.wav", conflicts_with = "sink")]
+    pub(crate) out: Option<PathBuf>,
+    /// Where the audio goes.
+    #[arg(long, value_enum, default_value_t = SinkKind::Device)]
+    pub(crate) sink: SinkKind,
+}
+
+/// Where played audio goes.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SinkKind {
+    /// The default sound device.
+    Device,
+    /// Nowhere: decode only (machines without sound, tests).
+    Null,
 }

@@ -1,7 +1,9 @@
 //! One module per command; `run` dispatches.
 
 mod example;
+mod import;
 mod key;
+mod play;
 mod receipt;
 mod subscription;
 mod tally;
@@ -9,6 +11,7 @@ mod tally;
 use std::process::ExitCode;
 
 use anyhow::Result;
+use nineten_node::config::DataDir;
 
 use crate::cli::{Cli, Command, KeyCommand, ReceiptCommand, SubscriptionCommand};
 
@@ -26,5 +29,8 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         }) => subscription::sign(&key, listener, month, payment_ref),
         Command::Tally(args) => tally::run(&args),
         Command::ExampleMonth { out } => example::run(&out),
+        Command::Import(args) => import::run(&DataDir::new(cli.data_dir), &args),
+        Command::Play(args) => play::run(&DataDir::new(cli.data_dir), &args),
+        Command::Export { track, file } => play::export(&DataDir::new(cli.data_dir), &track, &file),
     }
 }

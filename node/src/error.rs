@@ -1,0 +1,54 @@
+//! Node errors, each naming what failed.
+
+use thiserror::Error;
+
+use crate::audio::AudioError;
+
+/// What went wrong in a node operation.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Audio could not be decoded, encoded or played.
+    #[error(transparent)]
+    Audio(#[from] AudioError),
+    /// The record store failed.
+    #[error(transparent)]
+    Storage(#[from] nineten_storage::Error),
+    /// The blob store failed during `op`.
+    #[error("blob store error while {op}: {reason}")]
+    Blobs {
+        /// What the node was doing.
+        op: &'static str,
+        /// What the store said.
+        reason: String,
+    },
+    /// A release manifest would be invalid.
+    #[error("release manifest: {0}")]
+    Manifest(#[from] nineten_protocol::FieldError),
+    /// An import was given nothing to import.
+    #[error("no audio files found in {0}")]
+    NoFiles(String),
+    /// No track matches.
+    #[error("no track {0} in this node's library (see the hashes `9ten import` printed)")]
+    UnknownTrack(String),
+    /// Several tracks match a short hash.
+    #[error("{0} matches several tracks: give more of the hash")]
+    AmbiguousTrack(String),
+    /// A stored blob or index is damaged.
+    #[error("stored data for track {track} is damaged: {reason}")]
+    Damaged {
+        /// The track's hash.
+        track: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl Error {
+    pub(crate) fn blobs(op: &'static str) -> impl FnOnce(&dyn std::fmt::Display) -> Self {
+        move |e| Self::Blobs {
+            op,
+            reason: e.to_string(),
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! The node's content: Ogg Opus streams and seek indexes in the iroh-blobs file store (so the
+//! network layer can serve verified byte ranges of them), manifests and records in sled.
+//!
+//! Adding a release is all or nothing: every blob gets a named tag of the release (so no
+//! garbage collection takes it), then the manifest is stored; if any step fails, the tags
+//! added so far are removed and no manifest refers to the blobs.
+
+use std::path::Path;
+
+use bytes::Bytes;
+use iroh_blobs::Hash;
+use iroh_blobs::store::fs::FsStore;
+use nineten_protocol::key::ContentHash;
+use nineten_protocol::manifest::{SignedManifest, Track};
+use nineten_storage::Store;
+use tracing::{debug, warn};
+
+use crate::Error;
+use crate::audio::seek::SeekIndex;
+use crate::config::DataDir;
+use crate::import::PreparedRelease;
+
+/// A track found in the library, with the release that lists it.
+#[derive(Clone, Debug)]
+pub struct TrackRef {
+    /// The release's manifest.
+    pub release: SignedManifest,
+    /// The track's entry in it.
+    pub track: Track,
+}
+
+/// The node's stores.
+#[derive(Debug)]
+pub struct Library {
+    blobs: FsStore,
+    store: Store,
+}
+
+fn hash(h: &ContentHash) -> Hash {
+    Hash::from(h.0)
+}
+
+fn tag(release: &ContentHash, blob: &ContentHash) -> String {
+    format!("9ten/release/{release}/{blob}")
+}
+
+impl Library {
+    /// Opens (creating if needed) the stores in `dir`.
+    pub async fn open(dir: &DataDir) -> Result<Self, Error> {
+        let store = Store::open(&dir.store())?;
+        let blobs = FsStore::load(dir.blobs())
+            .await
+            .map_err(|e| Error::blobs("opening the blob store")(&e))?;
+        Ok(Self { blobs, store })
+    }
+
+    /// The record store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Stores a prepared release; returns its release id.
+    pub async fn add_release(&self, release: &PreparedRelease) -> Result<ContentHash, Error> {
+        let id = release.manifest.id();
+        let mut tags = Vec::new();
+        let result = self.add_blobs(&id, release, &mut tags).await;
+        let result = match result {
+            Ok(()) => self
+                .store
+                .put_manifest(&release.manifest)
+                .map_err(Error::from),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            for t in &tags {
+                if let Err(cleanup) = self.blobs.tags().delete(t).await {
+                    warn!(tag = %t, "could not remove the tag of a failed import: {cleanup}");
+                }
+            }
+            return Err(e);
+        }
+        debug!(release = %id, "release stored");
+        Ok(id)
+    }
+
+    async fn add_blobs(
+        &self,
+        id: &ContentHash,
+        release: &PreparedRelease,
+        tags: &mut Vec<String>,
+    ) -> Result<(), Error> {
+        for t in &release.tracks {
+            for (blob, bytes) in [(&t.track.hash, &t.stream), (&t.track.index, &t.index)] {
+                let name = tag(id, blob);
+                let stored = self
+                    .blobs
+                    .add_bytes(bytes.clone())
+                    .with_named_tag(&name)
+                    .await
+                    .map_err(|e| Error::blobs("adding a track")(&e))?;
+                tags.push(name);
+                if stored.hash != hash(blob) {
+                    return Err(Error::Damaged {
+                        track: blob.to_string(),
+                        reason: "the blob store computed another hash".to_string(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every release in the library.
+    pub fn releases(&self) -> Result<Vec<SignedManifest>, Error> {
+        Ok(self.store.manifests()?)
+    }
+
+    /// The track whose hash is `query` or starts with it (at least 4 hex characters).
+    pub fn find_track(&self, query: &str) -> Result<TrackRef, Error> {
+        let query = query.to_ascii_lowercase();
+        if query.len() < 4 || !query.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(Error::UnknownTrack(query));
+        }
+        let mut found: Option<TrackRef> = None;
+        for release in self.releases()? {
+            for track in &release.manifest.tracks {
+                if track.hash.to_string().starts_with(&query) {
+                    if found.as_ref().is_some_and(|f| f.track.hash != track.hash) {
+                        return Err(Error::AmbiguousTrack(query));
+                    }
+                    found = Some(TrackRef {
+                        release: release.clone(),
+                        track: track.clone(),
+                    });
+                }
+            }
+        }
+        found.ok_or(Error::UnknownTrack(query))
+    }
+
+    /// A track's whole Ogg Opus stream, verified against its hash by the blob store.
+    pub async fn stream(&self, track: &Track) -> Result<Bytes, Error> {
+        self.blobs
+            .get_bytes(hash(&track.hash))
+            .await
+            .map_err(|e| Error::Damaged {
+                track: track.hash.to_string(),
+                reason: e.to_string(),
+            })
+    }
+
+    /// A track's seek index.
+    pub async fn seek_index(&self, track: &Track) -> Result<SeekIndex, Error> {
+        let damaged = |reason: String| Error::Damaged {
+            track: track.hash.to_string(),
+            reason,
+        };
+        let bytes = self
+            .blobs
+            .get_bytes(hash(&track.index))
+            .await
+            .map_err(|e| damaged(e.to_string()))?;
+        SeekIndex::from_bytes(&bytes).map_err(|e| damaged(e.to_string()))
+    }
+
+    /// Writes a track's Ogg Opus stream to `path`.
+    pub async fn export(&self, track: &Track, path: &Path) -> Result<u64, Error> {
+        let bytes = self.stream(track).await?;
+        std::fs::write(path, &bytes).map_err(|source| crate::audio::AudioError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(bytes.len() as u64)
+    }
+
+    /// Whether the blob store holds this blob completely.
+    pub async fn has_blob(&self, blob: &ContentHash) -> Result<bool, Error> {
+        self.blobs
+            .has(hash(blob))
+            .await
+            .map_err(|e| Error::blobs("looking up a blob")(&e))
+    }
+
+    /// Closes the blob store cleanly.
+    pub async fn shutdown(self) -> Result<(), Error> {
+        self.blobs
+            .shutdown()
+            .await
+            .map_err(|e| Error::blobs("shutting down")(&e))
+    }
+}

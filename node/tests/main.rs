@@ -1,0 +1,10 @@
+//! Integration tests of the node crate: real files, real libopus, real stores on disk, and
+//! third-party tools (opusinfo, opusdec, ffmpeg) reading what we write.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
+
+mod bad_input;
+mod library;
+mod roundtrip;
+mod signal;
+mod third_party;
