@@ -2,26 +2,28 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
+mod audio;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output};
 
-fn nineten(args: &[&str]) -> Output {
+pub(crate) fn nineten(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_9ten"))
         .args(args)
         .output()
         .expect("the 9ten binary runs")
 }
 
-fn stdout(o: &Output) -> String {
+pub(crate) fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-fn stderr(o: &Output) -> String {
+pub(crate) fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-fn path(p: &Path) -> &str {
+pub(crate) fn path(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 

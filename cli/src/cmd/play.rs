@@ -2,6 +2,7 @@
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use nineten_node::audio::playback;
@@ -12,6 +13,7 @@ use nineten_node::library::Library;
 use crate::cli::{PlayArgs, SinkKind};
 
 pub(crate) fn run(data_dir: &DataDir, args: &PlayArgs) -> Result<ExitCode> {
+    let started = Instant::now();
     if !args.from.is_finite() || args.from < 0.0 {
         bail!("--from must be a number of seconds, 0 or more");
     }
