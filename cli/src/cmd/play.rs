@@ -43,14 +43,18 @@ pub(crate) fn run(data_dir: &DataDir, args: &PlayArgs) -> Result<ExitCode> {
         "playing {}. {} by {} from {:.1} s",
         found.track.number, found.track.title, found.release.manifest.artist_name, args.from
     );
+    let before_decoding = started.elapsed();
     let played = playback::play(&stream, &index, (args.from * 1000.0) as u64, sink.as_mut())?;
     sink.finish()?;
+    // Time to first audio counts from the command's start: opening the library and loading
+    // the track included.
+    let first = played
+        .first_sample
+        .map(|d| (before_decoding + d).as_secs_f64() * 1000.0);
     eprintln!(
-        "played {:.1} s; first sample after {:.1} ms",
+        "played {:.1} s; first sample {} after the command started",
         played.frames as f64 / 48_000.0,
-        played
-            .first_sample
-            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+        first.map_or("never".to_string(), |ms| format!("{ms:.1} ms"))
     );
     Ok(ExitCode::SUCCESS)
 }
