@@ -10,7 +10,10 @@ use std::path::{Path, PathBuf};
 use nineten_protocol::identity::Keypair;
 use nineten_protocol::key::ContentHash;
 use nineten_protocol::manifest::{Manifest, SignedManifest, Track};
+use std::time::Instant;
+
 use rayon::prelude::*;
+use tracing::debug;
 
 use crate::Error;
 use crate::audio::encode::{self, Encoded, Settings};
@@ -117,12 +120,22 @@ pub fn prepare(
         .enumerate()
         .map(|(i, path)| {
             progress(i, Stage::Decoding);
+            let began = Instant::now();
             let decoded = decode::decode_file(path)?;
+            let decode_time = began.elapsed();
             let input_rate = decoded.pcm.rate;
             let pcm = resample::to_opus_rate(decoded.pcm)?;
+            let resample_time = began.elapsed() - decode_time;
             let encoded = encode::encode(&pcm, release.settings, &mut |f| {
                 progress(i, Stage::Encoding(f))
             })?;
+            debug!(
+                file = %path.display(),
+                ?decode_time,
+                ?resample_time,
+                encode_time = ?began.elapsed() - decode_time - resample_time,
+                "track encoded"
+            );
             progress(i, Stage::Done);
             Ok(Encoding {
                 path: path.clone(),

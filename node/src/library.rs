@@ -5,14 +5,17 @@
 //! garbage collection takes it), then the manifest is stored; if any step fails, the tags
 //! added so far are removed and no manifest refers to the blobs.
 
+use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use bytes::Bytes;
 use iroh_blobs::Hash;
+use iroh_blobs::api::blobs::BlobReader;
 use iroh_blobs::store::fs::FsStore;
 use nineten_protocol::key::ContentHash;
 use nineten_protocol::manifest::{SignedManifest, Track};
 use nineten_storage::Store;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tracing::{debug, warn};
 
 use crate::Error;
@@ -27,6 +30,30 @@ pub struct TrackRef {
     pub release: SignedManifest,
     /// The track's entry in it.
     pub track: Track,
+}
+
+/// A blob read with blocking calls, for decoders that take `std::io::Read + Seek`.
+pub struct StreamReader {
+    inner: BlobReader,
+    handle: tokio::runtime::Handle,
+}
+
+impl std::fmt::Debug for StreamReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StreamReader({})", self.inner.hash())
+    }
+}
+
+impl Read for StreamReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.handle.block_on(self.inner.read(buf))
+    }
+}
+
+impl Seek for StreamReader {
+    fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
+        self.handle.block_on(self.inner.seek(pos))
+    }
 }
 
 /// The node's stores.
@@ -147,6 +174,20 @@ impl Library {
                 track: track.hash.to_string(),
                 reason: e.to_string(),
             })
+    }
+
+    /// A track's stream, read on demand (buffered, 64 KiB at a time) rather than loaded whole,
+    /// so playback starts as soon as the first page is in. The reader blocks: use it from
+    /// `spawn_blocking` or a thread of its own, never from async code. Must be called within
+    /// the runtime.
+    pub fn reader(&self, track: &Track) -> BufReader<StreamReader> {
+        BufReader::with_capacity(
+            64 * 1024,
+            StreamReader {
+                inner: self.blobs.blobs().reader(hash(&track.hash)),
+                handle: tokio::runtime::Handle::current(),
+            },
+        )
     }
 
     /// A track's seek index.

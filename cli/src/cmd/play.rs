@@ -17,45 +17,52 @@ pub(crate) fn run(data_dir: &DataDir, args: &PlayArgs) -> Result<ExitCode> {
     if !args.from.is_finite() || args.from < 0.0 {
         bail!("--from must be a number of seconds, 0 or more");
     }
+    let from_ms = (args.from * 1000.0) as u64;
+    let (out, sink_kind) = (args.out.clone(), args.sink);
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    let (found, stream, index) = runtime.block_on(async {
+    runtime.block_on(async {
         let library = Library::open(data_dir).await?;
-        let found = library.find_track(&args.track);
-        let loaded = match &found {
-            Ok(f) => Ok((
-                library.stream(&f.track).await,
-                library.seek_index(&f.track).await,
-            )),
-            Err(_) => Err(()),
-        };
+        let opened = started.elapsed();
+        let result = async {
+            let found = library.find_track(&args.track)?;
+            let index = library.seek_index(&found.track).await?;
+            let reader = library.reader(&found.track);
+            let channels = u16::from(found.track.channels);
+            eprintln!(
+                "playing {}. {} by {} from {:.1} s",
+                found.track.number, found.track.title, found.release.manifest.artist_name, args.from
+            );
+            // Decoding blocks (it reads the blob store through a blocking reader, and waits
+            // for the sound device): it runs on a thread of its own.
+            let loaded = started.elapsed();
+            let played = tokio::task::spawn_blocking(move || -> Result<_> {
+                let mut sink: Box<dyn Sink> = match (&out, sink_kind) {
+                    (Some(path), _) => Box::new(WavSink::create(path, channels)?),
+                    (None, SinkKind::Null) => Box::new(NullSink::default()),
+                    (None, SinkKind::Device) => Box::new(DeviceSink::open(channels)?),
+                };
+                let played = playback::play(reader, &index, from_ms, sink.as_mut())?;
+                sink.finish()?;
+                Ok(played)
+            })
+            .await
+            .context("the playback thread failed")??;
+            anyhow::Ok((played, loaded))
+        }
+        .await;
         library.shutdown().await?;
-        let found = found?;
-        let (stream, index) = loaded.expect("loaded when found");
-        anyhow::Ok((found, stream?, index?))
+        let (played, loaded) = result?;
+        // Time to first audio: from the command's start, and from the library being open (a
+        // running node keeps it open).
+        let first = played.first_sample.map(|d| loaded + d);
+        eprintln!(
+            "played {:.1} s; first sample {} after the command started ({} after the library was open)",
+            played.frames as f64 / 48_000.0,
+            first.map_or("never".to_string(), |d| format!("{:.1} ms", d.as_secs_f64() * 1000.0)),
+            first.map_or("never".to_string(), |d| format!("{:.1} ms", (d - opened).as_secs_f64() * 1000.0)),
+        );
+        anyhow::Ok(())
     })?;
-    let channels = u16::from(found.track.channels);
-    let mut sink: Box<dyn Sink> = match (&args.out, args.sink) {
-        (Some(path), _) => Box::new(WavSink::create(path, channels)?),
-        (None, SinkKind::Null) => Box::new(NullSink::default()),
-        (None, SinkKind::Device) => Box::new(DeviceSink::open(channels)?),
-    };
-    eprintln!(
-        "playing {}. {} by {} from {:.1} s",
-        found.track.number, found.track.title, found.release.manifest.artist_name, args.from
-    );
-    let before_decoding = started.elapsed();
-    let played = playback::play(&stream, &index, (args.from * 1000.0) as u64, sink.as_mut())?;
-    sink.finish()?;
-    // Time to first audio counts from the command's start: opening the library and loading
-    // the track included.
-    let first = played
-        .first_sample
-        .map(|d| (before_decoding + d).as_secs_f64() * 1000.0);
-    eprintln!(
-        "played {:.1} s; first sample {} after the command started",
-        played.frames as f64 / 48_000.0,
-        first.map_or("never".to_string(), |ms| format!("{ms:.1} ms"))
-    );
     Ok(ExitCode::SUCCESS)
 }
 

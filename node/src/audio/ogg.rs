@@ -4,7 +4,7 @@
 //! end-of-stream set. Audio pages hold one second each, and each page start is a seek index
 //! entry.
 
-use std::io::Cursor;
+use std::io::{Read, Seek, SeekFrom};
 
 use ogg::{PacketReader, PacketWriteEndInfo, PacketWriter};
 
@@ -132,8 +132,11 @@ fn tags_packet(tags: &Tags) -> Vec<u8> {
 }
 
 /// Reads OpusHead from the start of a stream.
-pub fn read_head(stream: &[u8]) -> Result<Head, AudioError> {
-    let mut reader = PacketReader::new(Cursor::new(stream));
+pub fn read_head<R: Read + Seek>(stream: &mut R) -> Result<Head, AudioError> {
+    stream
+        .seek(SeekFrom::Start(0))
+        .map_err(|e| AudioError::Stream(format!("reading the head: {e}")))?;
+    let mut reader = PacketReader::new(stream);
     let packet = reader
         .read_packet()
         .map_err(|e| AudioError::Stream(e.to_string()))?
@@ -154,13 +157,13 @@ pub fn read_head(stream: &[u8]) -> Result<Head, AudioError> {
 
 /// Reads the audio packets of `stream` from byte `offset`, which must be a page start (a seek
 /// entry's offset). Yields each packet's data.
-pub fn packets(
-    stream: &[u8],
+pub fn packets<R: Read + Seek>(
+    stream: R,
     offset: u64,
-) -> Result<impl Iterator<Item = Result<Vec<u8>, AudioError>> + '_, AudioError> {
-    let mut reader = PacketReader::new(Cursor::new(stream));
+) -> Result<impl Iterator<Item = Result<Vec<u8>, AudioError>>, AudioError> {
+    let mut reader = PacketReader::new(stream);
     reader
-        .seek_bytes(std::io::SeekFrom::Start(offset))
+        .seek_bytes(SeekFrom::Start(offset))
         .map_err(|e| AudioError::Stream(format!("seeking to byte {offset}: {e}")))?;
     Ok(std::iter::from_fn(move || match reader.read_packet() {
         Ok(Some(p)) => Some(Ok(p.data)),

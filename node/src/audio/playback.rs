@@ -2,6 +2,7 @@
 //! target (80 ms of pre-roll, so the decoder has converged), decode with libopus, drop what
 //! comes before the target and after the stream's end, and hand the rest to a sink.
 
+use std::io::{Read, Seek};
 use std::time::{Duration, Instant};
 
 use super::ogg::{self, Head};
@@ -24,15 +25,16 @@ pub struct Played {
     pub frames: u64,
 }
 
-/// Decodes `stream` (a whole Ogg Opus stream) from `from_ms` to its end into `sink`.
-pub fn play(
-    stream: &[u8],
+/// Decodes `stream` (an Ogg Opus stream, read only as far as needed) from `from_ms` to its
+/// end into `sink`.
+pub fn play<R: Read + Seek>(
+    mut stream: R,
     index: &SeekIndex,
     from_ms: u64,
     sink: &mut dyn Sink,
 ) -> Result<Played, AudioError> {
     let started = Instant::now();
-    let head = ogg::read_head(stream)?;
+    let head = ogg::read_head(&mut stream)?;
     let mut played = Played {
         first_sample: None,
         frames: 0,
@@ -48,8 +50,8 @@ pub fn play(
 }
 
 /// Decodes from `from_ms` to the end, calling `out` with interleaved samples at 48 kHz.
-pub fn decode(
-    stream: &[u8],
+pub fn decode<R: Read + Seek>(
+    stream: R,
     head: &Head,
     index: &SeekIndex,
     from_ms: u64,
@@ -61,11 +63,6 @@ pub fn decode(
         return Ok(());
     }
     let entry = index.lookup(target.saturating_sub(PRE_ROLL));
-    if entry.offset >= stream.len() as u64 {
-        return Err(AudioError::Stream(
-            "seek offset beyond the stream".to_string(),
-        ));
-    }
     let mut decoder = opus::Decoder::new(
         OPUS_RATE,
         if channels == 1 {
