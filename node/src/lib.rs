@@ -19,5 +19,6 @@ pub mod config;
 pub mod error;
 pub mod import;
 pub mod library;
+pub mod net;
 
 pub use error::Error;

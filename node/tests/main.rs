@@ -5,6 +5,7 @@
 
 mod bad_input;
 mod library;
+mod net;
 mod roundtrip;
 mod signal;
 mod third_party;

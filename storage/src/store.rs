@@ -113,6 +113,20 @@ impl Store {
             .map_err(Error::db("looking up a receipt"))
     }
 
+    /// The receipt stored under `key` (listener, seq and id, as in [`keys::receipt`]).
+    pub fn receipt_by_key(
+        &self,
+        listener: &PublicKey,
+        seq: u64,
+        id: &ContentHash,
+    ) -> Result<Option<SignedReceipt>, Error> {
+        let key = keys::receipt(listener, seq, id);
+        let value = self.db.get(&key).map_err(Error::db("reading a receipt"))?;
+        value
+            .map(|v| SignedReceipt::from_bytes(&v).map_err(|e| corrupt(&key, e)))
+            .transpose()
+    }
+
     /// Every receipt that started in `month`, ordered by listener then seq.
     pub fn receipts_of_month(&self, month: Month) -> Result<Vec<SignedReceipt>, Error> {
         let mut out = Vec::new();

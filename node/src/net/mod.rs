@@ -1,0 +1,691 @@
+//! The node's libp2p network: one swarm, owned by one task (the [`Network`] event loop), driven
+//! through a cloneable [`Client`].
+//!
+//! Protocols, all named under `/9ten/` so a node never joins another network's DHT:
+//! Kademlia (`/9ten/kad/1.0.0`, server mode), gossipsub (signed, strictly validated: a receipt is
+//! checked before it is stored or forwarded), identify (`/9ten/id/1.0.0`), and request-response
+//! (`/9ten/sync/1.0.0`, CBOR) for receipt set reconciliation ([`reconcile`]).
+//!
+//! Receipts: a node publishes its listeners' receipts on the month's topic
+//! (`9ten/receipts/v1/YYYY-MM`) in their 232-byte binary form. Every node checks what it
+//! receives (length, form, month, signature), counts and drops the bad, stores the good in
+//! batches (a writer task), and keeps each month's receipt keys in memory for reconciliation.
+//! Gossip does not replay what a node missed, so nodes reconcile on every new connection and
+//! every [`Config::sync_interval`] with a random connected peer.
+//!
+//! Nothing reaches beyond the addresses given: no mDNS, no relays, no public bootstrap nodes.
+
+pub mod reconcile;
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use futures::StreamExt;
+use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageAuthenticity};
+use libp2p::kad::{self, store::MemoryStore};
+use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport};
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, identify, noise, tcp, yamux};
+use nineten_protocol::key::{ContentHash, PublicKey};
+use nineten_protocol::month::Month;
+use nineten_protocol::receipt::{RECORD_LEN, SignedReceipt};
+use nineten_protocol::signature::{verify_all, verify_record};
+use nineten_storage::Store;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, warn};
+
+use self::reconcile::{Key, KeySet, Reply, Summary};
+
+/// Kademlia protocol name.
+pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/9ten/kad/1.0.0");
+/// Identify protocol name.
+pub const IDENTIFY_PROTOCOL: &str = "/9ten/id/1.0.0";
+/// Receipt reconciliation protocol name.
+pub const SYNC_PROTOCOL: StreamProtocol = StreamProtocol::new("/9ten/sync/1.0.0");
+/// Largest gossip message accepted.
+pub const MAX_GOSSIP: usize = 2048;
+/// Most receipts in one reconciliation message.
+pub const MAX_RECEIPTS: usize = 2048;
+/// Most rounds of one reconciliation.
+const MAX_ROUNDS: u32 = 12;
+
+/// Network settings.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Where to listen, e.g. `/ip4/127.0.0.1/tcp/0`.
+    pub listen: Multiaddr,
+    /// Peers to dial at start (with `/p2p/<peer id>`).
+    pub peers: Vec<Multiaddr>,
+    /// Months whose receipts this node gossips and reconciles.
+    pub months: Vec<Month>,
+    /// How often to reconcile with a random connected peer.
+    pub sync_interval: Duration,
+}
+
+/// The topic of a month's receipts.
+pub fn receipt_topic(month: Month) -> IdentTopic {
+    IdentTopic::new(format!("9ten/receipts/v1/{month}"))
+}
+
+/// Counters of what the network did with receipts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Gossip messages received on receipt topics.
+    pub gossip_received: u64,
+    /// New valid receipts taken in (gossip or reconciliation).
+    pub accepted: u64,
+    /// Messages or receipts refused: wrong size, malformed, wrong month or bad signature.
+    pub rejected: u64,
+    /// Receipts received again.
+    pub duplicates: u64,
+    /// Receipts learnt through reconciliation.
+    pub reconciled: u64,
+}
+
+/// The composed behaviour: one field per protocol.
+#[derive(NetworkBehaviour)]
+struct Behaviour {
+    kad: kad::Behaviour<MemoryStore>,
+    gossipsub: gossipsub::Behaviour,
+    identify: identify::Behaviour,
+    sync: request_response::cbor::Behaviour<SyncRequest, SyncResponse>,
+}
+
+/// A reconciliation request.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum SyncRequest {
+    /// Compare these summaries with yours.
+    Ranges {
+        /// `YYYY-MM`.
+        month: String,
+        /// The summaries.
+        ranges: Vec<Summary>,
+    },
+    /// Send me these receipts.
+    Fetch(#[serde(with = "serde_bytes")] Vec<u8>),
+    /// Here are receipts you lack (binary forms, concatenated).
+    Push(#[serde(with = "serde_bytes")] Vec<u8>),
+}
+
+/// A reconciliation response.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum SyncResponse {
+    /// Answers to the summaries.
+    Ranges(Vec<Reply>),
+    /// Receipts (binary forms, concatenated).
+    Receipts(#[serde(with = "serde_bytes")] Vec<u8>),
+    /// Received.
+    Ack,
+}
+
+enum Command {
+    Dial(Multiaddr, oneshot::Sender<Result<(), String>>),
+    Publish(SignedReceipt, oneshot::Sender<Result<(), String>>),
+    PublishRaw(Month, Vec<u8>, oneshot::Sender<Result<(), String>>),
+    Stats(oneshot::Sender<Stats>),
+    Held(Month, oneshot::Sender<usize>),
+    ListenAddrs(oneshot::Sender<Vec<Multiaddr>>),
+    Peers(oneshot::Sender<Vec<PeerId>>),
+    Disconnect(PeerId, oneshot::Sender<()>),
+    Shutdown,
+}
+
+/// A handle to the network task; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Client {
+    commands: mpsc::Sender<Command>,
+}
+
+/// The network task stopped.
+#[derive(Debug, thiserror::Error)]
+#[error("the network task has stopped")]
+pub struct Stopped;
+
+impl Client {
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, Stopped> {
+        let (tx, rx) = oneshot::channel();
+        self.commands.send(make(tx)).await.map_err(|_| Stopped)?;
+        rx.await.map_err(|_| Stopped)
+    }
+
+    /// Connects to a peer.
+    pub async fn dial(&self, addr: Multiaddr) -> Result<Result<(), String>, Stopped> {
+        self.ask(|tx| Command::Dial(addr, tx)).await
+    }
+
+    /// Stores a receipt this node signed and gossips it on its month's topic.
+    pub async fn publish(&self, receipt: SignedReceipt) -> Result<Result<(), String>, Stopped> {
+        self.ask(|tx| Command::Publish(receipt, tx)).await
+    }
+
+    /// Publishes bytes on a month's receipt topic as they are, unchecked: for testnets that
+    /// simulate misbehaving nodes.
+    pub async fn publish_raw(
+        &self,
+        month: Month,
+        bytes: Vec<u8>,
+    ) -> Result<Result<(), String>, Stopped> {
+        self.ask(|tx| Command::PublishRaw(month, bytes, tx)).await
+    }
+
+    /// The receipt counters.
+    pub async fn stats(&self) -> Result<Stats, Stopped> {
+        self.ask(Command::Stats).await
+    }
+
+    /// How many receipts of `month` this node holds.
+    pub async fn held(&self, month: Month) -> Result<usize, Stopped> {
+        self.ask(|tx| Command::Held(month, tx)).await
+    }
+
+    /// The addresses the node listens on, with its peer id.
+    pub async fn listen_addrs(&self) -> Result<Vec<Multiaddr>, Stopped> {
+        self.ask(Command::ListenAddrs).await
+    }
+
+    /// Connected peers.
+    pub async fn peers(&self) -> Result<Vec<PeerId>, Stopped> {
+        self.ask(Command::Peers).await
+    }
+
+    /// Closes every connection to `peer` (it may reconnect later).
+    pub async fn disconnect(&self, peer: PeerId) -> Result<(), Stopped> {
+        self.ask(|tx| Command::Disconnect(peer, tx)).await
+    }
+
+    /// Stops the network task.
+    pub async fn shutdown(&self) {
+        let _ = self.commands.send(Command::Shutdown).await;
+    }
+}
+
+/// The libp2p identity of a node seed: the same key as the node's signing key.
+pub fn keypair(seed: &[u8; 32]) -> libp2p::identity::Keypair {
+    libp2p::identity::Keypair::ed25519_from_bytes(*seed).expect("any 32 bytes are an ed25519 seed")
+}
+
+/// Why the network could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The swarm could not be built or could not listen.
+    #[error("cannot start the network: {0}")]
+    Swarm(String),
+    /// The store failed while loading receipts.
+    #[error(transparent)]
+    Storage(#[from] nineten_storage::Error),
+}
+
+/// The event loop: owns the swarm and the receipt key sets.
+pub struct Network {
+    swarm: Swarm<Behaviour>,
+    commands: mpsc::Receiver<Command>,
+    store: Store,
+    writer: mpsc::Sender<Vec<SignedReceipt>>,
+    sets: BTreeMap<Month, KeySet>,
+    syncs: HashMap<OutboundRequestId, (PeerId, Month, u32)>,
+    stats: Stats,
+    sync_interval: Duration,
+}
+
+/// Starts the network for the node with identity `seed`; returns the client and the event
+/// loop to spawn (`tokio::spawn(network.run())`).
+pub fn new(seed: &[u8; 32], config: Config, store: Store) -> Result<(Client, Network), StartError> {
+    let key = keypair(seed);
+    let err = |e: &dyn std::fmt::Display| StartError::Swarm(e.to_string());
+    let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .map_err(|e| err(&e))?
+        .with_behaviour(|key| {
+            let peer = key.public().to_peer_id();
+            let mut kad_config = kad::Config::new(KAD_PROTOCOL);
+            kad_config.set_query_timeout(Duration::from_secs(10));
+            let mut kad = kad::Behaviour::with_config(peer, MemoryStore::new(peer), kad_config);
+            kad.set_mode(Some(kad::Mode::Server));
+            let gossip_config = gossipsub::ConfigBuilder::default()
+                .validate_messages()
+                .validation_mode(gossipsub::ValidationMode::Strict)
+                .message_id_fn(|m| {
+                    gossipsub::MessageId::from(blake3::hash(&m.data).as_bytes().to_vec())
+                })
+                .max_transmit_size(MAX_GOSSIP)
+                .heartbeat_initial_delay(Duration::from_millis(100))
+                .heartbeat_interval(Duration::from_millis(500))
+                .mesh_n(4)
+                .mesh_n_low(3)
+                .mesh_n_high(8)
+                .mesh_outbound_min(1)
+                .build()
+                .map_err(|e| e.to_string())?;
+            let gossipsub =
+                gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), gossip_config)?;
+            let identify = identify::Behaviour::new(identify::Config::new(
+                IDENTIFY_PROTOCOL.to_string(),
+                key.public(),
+            ));
+            let sync = request_response::cbor::Behaviour::new(
+                [(SYNC_PROTOCOL, ProtocolSupport::Full)],
+                request_response::Config::default().with_request_timeout(Duration::from_secs(10)),
+            );
+            Ok(Behaviour {
+                kad,
+                gossipsub,
+                identify,
+                sync,
+            })
+        })
+        .map_err(|e| err(&e))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(3600)))
+        .build();
+
+    let mut sets = BTreeMap::new();
+    for month in &config.months {
+        swarm
+            .behaviour_mut()
+            .gossipsub
+            .subscribe(&receipt_topic(*month))
+            .map_err(|e| err(&e))?;
+        let mut set = KeySet::default();
+        for r in store.receipts_of_month(*month)? {
+            set.insert(key_of(&r));
+        }
+        sets.insert(*month, set);
+    }
+    swarm.listen_on(config.listen).map_err(|e| err(&e))?;
+    for peer in config.peers {
+        swarm
+            .dial(peer.clone())
+            .map_err(|e| err(&format!("{peer}: {e}")))?;
+    }
+    let (tx, commands) = mpsc::channel(256);
+    let writer = spawn_writer(store.clone());
+    Ok((
+        Client { commands: tx },
+        Network {
+            swarm,
+            commands,
+            store,
+            writer,
+            sets,
+            syncs: HashMap::new(),
+            stats: Stats::default(),
+            sync_interval: config.sync_interval,
+        },
+    ))
+}
+
+/// A receipt's reconciliation key: listener, seq, id.
+pub fn key_of(r: &SignedReceipt) -> Key {
+    let mut k = [0u8; 72];
+    k[..32].copy_from_slice(&r.receipt.listener.0);
+    k[32..40].copy_from_slice(&r.receipt.seq.to_be_bytes());
+    k[40..].copy_from_slice(&r.id().0);
+    k
+}
+
+/// Stores receipts in batches, off the event loop: whatever has queued up is written in one
+/// flushed batch.
+fn spawn_writer(store: Store) -> mpsc::Sender<Vec<SignedReceipt>> {
+    let (tx, mut rx) = mpsc::channel::<Vec<SignedReceipt>>(1024);
+    tokio::spawn(async move {
+        while let Some(mut batch) = rx.recv().await {
+            while let Ok(more) = rx.try_recv() {
+                batch.extend(more);
+                if batch.len() >= 4096 {
+                    break;
+                }
+            }
+            let store = store.clone();
+            let n = batch.len();
+            match tokio::task::spawn_blocking(move || store.put_receipts(&batch)).await {
+                Ok(Ok(())) => debug!(n, "receipts stored"),
+                Ok(Err(e)) => warn!("storing {n} receipts failed: {e}"),
+                Err(e) => warn!("the storage task failed: {e}"),
+            }
+        }
+    });
+    tx
+}
+
+impl Network {
+    /// Runs until [`Client::shutdown`] or until every client is dropped.
+    pub async fn run(mut self) {
+        let mut tick = tokio::time::interval(self.sync_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                event = self.swarm.select_next_some() => self.on_swarm(event),
+                command = self.commands.recv() => match command {
+                    Some(Command::Shutdown) | None => break,
+                    Some(c) => self.on_command(c),
+                },
+                _ = tick.tick() => self.sync_with_random_peer(),
+            }
+        }
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Dial(addr, tx) => {
+                let _ = tx.send(self.swarm.dial(addr).map_err(|e| e.to_string()));
+            }
+            Command::Publish(receipt, tx) => {
+                let month = Month::containing(receipt.receipt.started_at_ms);
+                let result = match month {
+                    Some(m) if self.sets.contains_key(&m) => {
+                        self.take_in(vec![receipt], false);
+                        self.swarm
+                            .behaviour_mut()
+                            .gossipsub
+                            .publish(receipt_topic(m), receipt.to_bytes().to_vec())
+                            .map(|_| ())
+                            .or_else(|e| match e {
+                                // Stored; peers will get it by reconciliation.
+                                gossipsub::PublishError::NoPeersSubscribedToTopic => Ok(()),
+                                e => Err(e.to_string()),
+                            })
+                    }
+                    _ => Err("the receipt's month is not one this node serves".to_string()),
+                };
+                let _ = tx.send(result);
+            }
+            Command::PublishRaw(month, bytes, tx) => {
+                let result = self
+                    .swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .publish(receipt_topic(month), bytes)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string());
+                let _ = tx.send(result);
+            }
+            Command::Stats(tx) => {
+                let _ = tx.send(self.stats);
+            }
+            Command::Held(month, tx) => {
+                let _ = tx.send(self.sets.get(&month).map_or(0, KeySet::len));
+            }
+            Command::ListenAddrs(tx) => {
+                let me = *self.swarm.local_peer_id();
+                let addrs = self
+                    .swarm
+                    .listeners()
+                    .map(|a| a.clone().with_p2p(me).unwrap_or_else(|a| a))
+                    .collect();
+                let _ = tx.send(addrs);
+            }
+            Command::Peers(tx) => {
+                let _ = tx.send(self.swarm.connected_peers().copied().collect());
+            }
+            Command::Disconnect(peer, tx) => {
+                let _ = self.swarm.disconnect_peer_id(peer);
+                let _ = tx.send(());
+            }
+            Command::Shutdown => {}
+        }
+    }
+
+    fn on_swarm(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            })) => {
+                self.stats.gossip_received += 1;
+                let verdict = self.check_gossip(&message.topic, &message.data);
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .report_message_validation_result(&message_id, &propagation_source, verdict);
+            }
+            // A dialing peer is reachable at its listen addresses only if it serves our DHT.
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
+                peer_id,
+                info,
+                ..
+            })) if info.protocols.contains(&KAD_PROTOCOL) => {
+                for addr in info.listen_addrs {
+                    self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync(event),
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                num_established,
+                ..
+            } if num_established.get() == 1 => {
+                self.sync_with(peer_id);
+            }
+            _ => {}
+        }
+    }
+
+    /// Checks one gossip message: a receipt of the topic's month whose signature verifies.
+    fn check_gossip(&mut self, topic: &gossipsub::TopicHash, data: &[u8]) -> MessageAcceptance {
+        let month = self
+            .sets
+            .keys()
+            .copied()
+            .find(|m| receipt_topic(*m).hash() == *topic);
+        let receipt = match (month, data.len() == RECORD_LEN) {
+            (Some(m), true) => SignedReceipt::from_bytes(data)
+                .ok()
+                .filter(|r| Month::containing(r.receipt.started_at_ms) == Some(m)),
+            _ => None,
+        };
+        let Some(receipt) = receipt.filter(verify_record) else {
+            self.stats.rejected += 1;
+            return MessageAcceptance::Reject;
+        };
+        if self.take_in(vec![receipt], false) == 0 {
+            return MessageAcceptance::Ignore;
+        }
+        MessageAcceptance::Accept
+    }
+
+    /// Adds receipts already checked to the key sets and queues the new ones for storage;
+    /// returns how many were new.
+    fn take_in(&mut self, receipts: Vec<SignedReceipt>, reconciled: bool) -> usize {
+        let mut new = Vec::new();
+        for r in receipts {
+            let Some(set) =
+                Month::containing(r.receipt.started_at_ms).and_then(|m| self.sets.get_mut(&m))
+            else {
+                continue;
+            };
+            if set.insert(key_of(&r)) {
+                new.push(r);
+            } else {
+                self.stats.duplicates += 1;
+            }
+        }
+        let n = new.len();
+        self.stats.accepted += n as u64;
+        if reconciled {
+            self.stats.reconciled += n as u64;
+        }
+        if !new.is_empty() && self.writer.try_send(new).is_err() {
+            warn!("the storage queue is full: receipts kept in memory only until reconciliation");
+        }
+        n
+    }
+
+    fn sync_with_random_peer(&mut self) {
+        let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+        if peers.is_empty() {
+            return;
+        }
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos() as usize);
+        self.sync_with(peers[nanos % peers.len()]);
+    }
+
+    fn sync_with(&mut self, peer: PeerId) {
+        let months: Vec<Month> = self.sets.keys().copied().collect();
+        for month in months {
+            let summary = self.sets[&month].summarize_all();
+            self.send_ranges(peer, month, vec![summary], 0);
+        }
+    }
+
+    fn send_ranges(&mut self, peer: PeerId, month: Month, ranges: Vec<Summary>, round: u32) {
+        let request = SyncRequest::Ranges {
+            month: month.to_string(),
+            ranges,
+        };
+        let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
+        self.syncs.insert(id, (peer, month, round));
+    }
+
+    fn on_sync(&mut self, event: request_response::Event<SyncRequest, SyncResponse>) {
+        use request_response::{Event, Message};
+        match event {
+            Event::Message {
+                message:
+                    Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            } => {
+                let response = self.answer(request);
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .sync
+                    .send_response(channel, response);
+            }
+            Event::Message {
+                peer,
+                message:
+                    Message::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            } => {
+                let Some((_, month, round)) = self.syncs.remove(&request_id) else {
+                    return;
+                };
+                match response {
+                    SyncResponse::Ranges(replies) => self.follow(peer, month, round, &replies),
+                    SyncResponse::Receipts(bytes) => {
+                        let receipts = self.check_batch(&bytes);
+                        self.take_in(receipts, true);
+                    }
+                    SyncResponse::Ack => {}
+                }
+            }
+            Event::OutboundFailure {
+                request_id,
+                error,
+                peer,
+                ..
+            } => {
+                self.syncs.remove(&request_id);
+                debug!(%peer, "reconciliation request failed: {error}");
+            }
+            _ => {}
+        }
+    }
+
+    fn answer(&mut self, request: SyncRequest) -> SyncResponse {
+        match request {
+            SyncRequest::Ranges { month, ranges } => {
+                let replies = month
+                    .parse::<Month>()
+                    .ok()
+                    .and_then(|m| self.sets.get(&m))
+                    .map(|set| set.answer(&ranges))
+                    .unwrap_or_default();
+                SyncResponse::Ranges(replies)
+            }
+            SyncRequest::Fetch(keys) => {
+                let mut out = Vec::new();
+                for k in keys.chunks_exact(72).take(MAX_RECEIPTS) {
+                    if let Some(r) = self.stored(k) {
+                        out.extend_from_slice(&r.to_bytes());
+                    }
+                }
+                SyncResponse::Receipts(out)
+            }
+            SyncRequest::Push(bytes) => {
+                let receipts = self.check_batch(&bytes);
+                self.take_in(receipts, true);
+                SyncResponse::Ack
+            }
+        }
+    }
+
+    /// The stored receipt under a reconciliation key.
+    fn stored(&self, key: &[u8]) -> Option<SignedReceipt> {
+        let listener = PublicKey(key.get(..32)?.try_into().ok()?);
+        let seq = u64::from_be_bytes(key.get(32..40)?.try_into().ok()?);
+        let id = ContentHash(key.get(40..72)?.try_into().ok()?);
+        self.store
+            .receipt_by_key(&listener, seq, &id)
+            .ok()
+            .flatten()
+    }
+
+    /// The valid receipts among concatenated binary forms, batch-verified; the rest counted.
+    fn check_batch(&mut self, bytes: &[u8]) -> Vec<SignedReceipt> {
+        if !bytes.len().is_multiple_of(RECORD_LEN) || bytes.len() / RECORD_LEN > MAX_RECEIPTS {
+            self.stats.rejected += 1;
+            return Vec::new();
+        }
+        let parsed: Vec<SignedReceipt> = bytes
+            .chunks_exact(RECORD_LEN)
+            .filter_map(|c| SignedReceipt::from_bytes(c).ok())
+            .collect();
+        let valid = verify_all(&parsed);
+        let good: Vec<SignedReceipt> = parsed
+            .into_iter()
+            .zip(valid)
+            .filter_map(|(r, ok)| ok.then_some(r))
+            .collect();
+        self.stats.rejected += (bytes.len() / RECORD_LEN - good.len()) as u64;
+        good
+    }
+
+    fn follow(&mut self, peer: PeerId, month: Month, round: u32, replies: &[Reply]) {
+        let Some(set) = self.sets.get(&month) else {
+            return;
+        };
+        let step = reconcile::follow(set, replies);
+        for keys in step.fetch.chunks(MAX_RECEIPTS) {
+            let id = self
+                .swarm
+                .behaviour_mut()
+                .sync
+                .send_request(&peer, SyncRequest::Fetch(keys.concat()));
+            self.syncs.insert(id, (peer, month, round));
+        }
+        for keys in step.push.chunks(MAX_RECEIPTS) {
+            let mut bytes = Vec::with_capacity(keys.len() * RECORD_LEN);
+            // A key not written yet is skipped: the next reconciliation carries it.
+            for r in keys.iter().filter_map(|k| self.stored(k)) {
+                bytes.extend_from_slice(&r.to_bytes());
+            }
+            if !bytes.is_empty() {
+                let id = self
+                    .swarm
+                    .behaviour_mut()
+                    .sync
+                    .send_request(&peer, SyncRequest::Push(bytes));
+                self.syncs.insert(id, (peer, month, round));
+            }
+        }
+        if !step.next.is_empty() && round + 1 < MAX_ROUNDS {
+            self.send_ranges(peer, month, step.next, round + 1);
+        }
+    }
+}
