@@ -32,7 +32,7 @@ use nineten_protocol::receipt::{RECORD_LEN, SignedReceipt};
 use nineten_protocol::signature::{verify_all, verify_record};
 use nineten_storage::Store;
 use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::{debug, warn};
 
 use self::reconcile::{Key, KeySet, Reply, Summary};
@@ -68,6 +68,29 @@ pub fn receipt_topic(month: Month) -> IdentTopic {
     IdentTopic::new(format!("9ten/receipts/v1/{month}"))
 }
 
+/// What a node learnt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A new valid receipt was taken in.
+    Receipt {
+        /// Its reconciliation key (listener, seq, id).
+        key: Key,
+        /// How it arrived.
+        via: Via,
+    },
+}
+
+/// How a receipt arrived.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Via {
+    /// Signed here and published.
+    Local,
+    /// By gossip.
+    Gossip,
+    /// By reconciliation with a peer.
+    Reconciliation,
+}
+
 /// Counters of what the network did with receipts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -81,6 +104,9 @@ pub struct Stats {
     pub duplicates: u64,
     /// Receipts learnt through reconciliation.
     pub reconciled: u64,
+    /// Reconciliation payload bytes this node sent (summaries, keys and receipts; CBOR
+    /// framing and transport overhead not counted).
+    pub sync_bytes: u64,
 }
 
 /// The composed behaviour: one field per protocol.
@@ -119,6 +145,25 @@ pub enum SyncResponse {
     Ack,
 }
 
+/// Bytes of one range summary on the wire, as counted in [`Stats::sync_bytes`].
+const SUMMARY_BYTES: usize = 72 + 72 + 8 + 32;
+
+impl SyncResponse {
+    fn payload_len(&self) -> u64 {
+        match self {
+            Self::Ranges(replies) => replies
+                .iter()
+                .map(|r| match r {
+                    Reply::Keys { keys, .. } => 144 + keys.len() * 72,
+                    Reply::Split(parts) => parts.len() * SUMMARY_BYTES,
+                })
+                .sum::<usize>() as u64,
+            Self::Receipts(b) => b.len() as u64,
+            Self::Ack => 0,
+        }
+    }
+}
+
 enum Command {
     Dial(Multiaddr, oneshot::Sender<Result<(), String>>),
     Publish(SignedReceipt, oneshot::Sender<Result<(), String>>),
@@ -135,6 +180,7 @@ enum Command {
 #[derive(Clone, Debug)]
 pub struct Client {
     commands: mpsc::Sender<Command>,
+    events: broadcast::Sender<Event>,
 }
 
 /// The network task stopped.
@@ -194,6 +240,12 @@ impl Client {
         self.ask(|tx| Command::Disconnect(peer, tx)).await
     }
 
+    /// Events from now on. A receiver that falls more than 4096 events behind loses the
+    /// oldest.
+    pub fn events(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
     /// Stops the network task.
     pub async fn shutdown(&self) {
         let _ = self.commands.send(Command::Shutdown).await;
@@ -226,6 +278,7 @@ pub struct Network {
     sets: BTreeMap<Month, KeySet>,
     syncs: HashMap<OutboundRequestId, (PeerId, Month, u32)>,
     stats: Stats,
+    events: broadcast::Sender<Event>,
     sync_interval: Duration,
 }
 
@@ -305,8 +358,12 @@ pub fn new(seed: &[u8; 32], config: Config, store: Store) -> Result<(Client, Net
     }
     let (tx, commands) = mpsc::channel(256);
     let writer = spawn_writer(store.clone());
+    let (events, _) = broadcast::channel(4096);
     Ok((
-        Client { commands: tx },
+        Client {
+            commands: tx,
+            events: events.clone(),
+        },
         Network {
             swarm,
             commands,
@@ -315,6 +372,7 @@ pub fn new(seed: &[u8; 32], config: Config, store: Store) -> Result<(Client, Net
             sets,
             syncs: HashMap::new(),
             stats: Stats::default(),
+            events,
             sync_interval: config.sync_interval,
         },
     ))
@@ -379,7 +437,7 @@ impl Network {
                 let month = Month::containing(receipt.receipt.started_at_ms);
                 let result = match month {
                     Some(m) if self.sets.contains_key(&m) => {
-                        self.take_in(vec![receipt], false);
+                        self.take_in(vec![receipt], Via::Local);
                         self.swarm
                             .behaviour_mut()
                             .gossipsub
@@ -481,19 +539,29 @@ impl Network {
                 .filter(|r| Month::containing(r.receipt.started_at_ms) == Some(m)),
             _ => None,
         };
-        let Some(receipt) = receipt.filter(verify_record) else {
+        let Some(receipt) = receipt else {
             self.stats.rejected += 1;
             return MessageAcceptance::Reject;
         };
-        if self.take_in(vec![receipt], false) == 0 {
+        // Known already (say, through reconciliation): no need to check the signature again.
+        let known = Month::containing(receipt.receipt.started_at_ms)
+            .and_then(|m| self.sets.get(&m))
+            .is_some_and(|set| set.contains(&key_of(&receipt)));
+        if known {
+            self.stats.duplicates += 1;
             return MessageAcceptance::Ignore;
         }
+        if !verify_record(&receipt) {
+            self.stats.rejected += 1;
+            return MessageAcceptance::Reject;
+        }
+        self.take_in(vec![receipt], Via::Gossip);
         MessageAcceptance::Accept
     }
 
     /// Adds receipts already checked to the key sets and queues the new ones for storage;
     /// returns how many were new.
-    fn take_in(&mut self, receipts: Vec<SignedReceipt>, reconciled: bool) -> usize {
+    fn take_in(&mut self, receipts: Vec<SignedReceipt>, via: Via) -> usize {
         let mut new = Vec::new();
         for r in receipts {
             let Some(set) =
@@ -501,7 +569,9 @@ impl Network {
             else {
                 continue;
             };
-            if set.insert(key_of(&r)) {
+            let key = key_of(&r);
+            if set.insert(key) {
+                let _ = self.events.send(Event::Receipt { key, via });
                 new.push(r);
             } else {
                 self.stats.duplicates += 1;
@@ -509,7 +579,7 @@ impl Network {
         }
         let n = new.len();
         self.stats.accepted += n as u64;
-        if reconciled {
+        if via == Via::Reconciliation {
             self.stats.reconciled += n as u64;
         }
         if !new.is_empty() && self.writer.try_send(new).is_err() {
@@ -538,6 +608,7 @@ impl Network {
     }
 
     fn send_ranges(&mut self, peer: PeerId, month: Month, ranges: Vec<Summary>, round: u32) {
+        self.stats.sync_bytes += (ranges.len() * SUMMARY_BYTES) as u64;
         let request = SyncRequest::Ranges {
             month: month.to_string(),
             ranges,
@@ -557,6 +628,7 @@ impl Network {
                 ..
             } => {
                 let response = self.answer(request);
+                self.stats.sync_bytes += response.payload_len();
                 let _ = self
                     .swarm
                     .behaviour_mut()
@@ -579,7 +651,7 @@ impl Network {
                     SyncResponse::Ranges(replies) => self.follow(peer, month, round, &replies),
                     SyncResponse::Receipts(bytes) => {
                         let receipts = self.check_batch(&bytes);
-                        self.take_in(receipts, true);
+                        self.take_in(receipts, Via::Reconciliation);
                     }
                     SyncResponse::Ack => {}
                 }
@@ -619,7 +691,7 @@ impl Network {
             }
             SyncRequest::Push(bytes) => {
                 let receipts = self.check_batch(&bytes);
-                self.take_in(receipts, true);
+                self.take_in(receipts, Via::Reconciliation);
                 SyncResponse::Ack
             }
         }
@@ -662,6 +734,7 @@ impl Network {
         };
         let step = reconcile::follow(set, replies);
         for keys in step.fetch.chunks(MAX_RECEIPTS) {
+            self.stats.sync_bytes += (keys.len() * 72) as u64;
             let id = self
                 .swarm
                 .behaviour_mut()
@@ -676,6 +749,7 @@ impl Network {
                 bytes.extend_from_slice(&r.to_bytes());
             }
             if !bytes.is_empty() {
+                self.stats.sync_bytes += bytes.len() as u64;
                 let id = self
                     .swarm
                     .behaviour_mut()
