@@ -170,7 +170,7 @@ async fn main() {
         percentile(&l, 0.95).as_secs_f64() * 1e3,
         l.last().unwrap().as_secs_f64() * 1e3
     );
-    for (i, rate) in [500u64, 1000, 2000, 4000].into_iter().enumerate() {
+    for (i, rate) in [400u64, 600, 800, 1000, 1500].into_iter().enumerate() {
         let (l, missing) = latencies(&nodes, rate, rate * 3, 10 + i as u8).await;
         let p95 = percentile(&l, 0.95);
         println!(
