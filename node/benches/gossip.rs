@@ -70,13 +70,22 @@ async fn start(n: usize, preload: impl Fn(usize) -> Vec<SignedReceipt>) -> Vec<N
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         };
-        nodes.push(Node { client, addr, _dir: dir });
+        nodes.push(Node {
+            client,
+            addr,
+            _dir: dir,
+        });
     }
     nodes
 }
 
 async fn connect(nodes: &[Node], a: usize, b: usize) {
-    nodes[a].client.dial(nodes[b].addr.clone()).await.unwrap().unwrap();
+    nodes[a]
+        .client
+        .dial(nodes[b].addr.clone())
+        .await
+        .unwrap()
+        .unwrap();
 }
 
 type Arrivals = HashMap<[u8; 72], (Instant, usize)>;
@@ -111,7 +120,12 @@ async fn latencies(nodes: &[Node], rate: u64, count: u64, listener: u8) -> (Vec<
         let due = began + gap * i as u32;
         tokio::time::sleep_until(due.into()).await;
         published.lock().unwrap().insert(key_of(r), Instant::now());
-        nodes[i % nodes.len()].client.publish(*r).await.unwrap().unwrap();
+        nodes[i % nodes.len()]
+            .client
+            .publish(*r)
+            .await
+            .unwrap()
+            .unwrap();
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
     for w in watchers {
@@ -154,7 +168,10 @@ async fn main() {
     let idle = start(1, |_| Vec::new()).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let after = rss_kib();
-    println!("idle node: process RSS {} KiB ({} KiB before the node started)", after, before);
+    println!(
+        "idle node: process RSS {} KiB ({} KiB before the node started)",
+        after, before
+    );
     idle[0].client.shutdown().await;
 
     let nodes = start(10, |_| Vec::new()).await;
@@ -190,7 +207,14 @@ async fn main() {
     // Partition: halves preloaded with 5,000 different receipts each.
     let half_a = receipts(100, 0, 5000);
     let half_b = receipts(101, 0, 5000);
-    let nodes = start(10, |i| if i < 5 { half_a.clone() } else { half_b.clone() }).await;
+    let nodes = start(10, |i| {
+        if i < 5 {
+            half_a.clone()
+        } else {
+            half_b.clone()
+        }
+    })
+    .await;
     for i in 1..5 {
         connect(&nodes, i, i - 1).await;
         connect(&nodes, i + 5, i + 4).await;
