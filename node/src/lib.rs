@@ -20,5 +20,6 @@ pub mod error;
 pub mod import;
 pub mod library;
 pub mod net;
+pub mod transfer;
 
 pub use error::Error;

@@ -86,6 +86,23 @@ impl Library {
         &self.store
     }
 
+    /// The blob store, for the transfer layer.
+    pub(crate) fn blobs(&self) -> &FsStore {
+        &self.blobs
+    }
+
+    /// Stores a release manifest received from elsewhere (its blobs may come later), after
+    /// checking the artist's signature.
+    pub fn add_manifest(&self, manifest: &SignedManifest) -> Result<ContentHash, Error> {
+        if !nineten_protocol::signature::verify_record(manifest) {
+            return Err(Error::Manifest(nineten_protocol::FieldError::new(
+                "sig",
+                "the artist's signature does not verify",
+            )));
+        }
+        Ok(self.store.put_manifest(manifest)?)
+    }
+
     /// Stores a prepared release; returns its release id.
     pub async fn add_release(&self, release: &PreparedRelease) -> Result<ContentHash, Error> {
         let id = release.manifest.id();

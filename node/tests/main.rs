@@ -9,3 +9,4 @@ mod net;
 mod roundtrip;
 mod signal;
 mod third_party;
+mod transfer;
