@@ -61,6 +61,7 @@ async fn start(n: usize, preload: impl Fn(usize) -> Vec<SignedReceipt>) -> Vec<N
             peers: Vec::new(),
             months: vec![october()],
             sync_interval: Duration::from_millis(500),
+            iroh: None,
         };
         let (client, network) = net::new(&[i as u8 + 1; 32], config, store).unwrap();
         tokio::spawn(network.run());

@@ -47,6 +47,7 @@ async fn start(n: usize) -> Vec<TestNode> {
             peers: Vec::new(),
             months: vec![october()],
             sync_interval: Duration::from_millis(500),
+            iroh: None,
         };
         let (client, network) = net::new(&[i as u8 + 1; 32], config, store.clone()).unwrap();
         tokio::spawn(network.run());

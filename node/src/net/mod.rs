@@ -18,7 +18,8 @@
 
 pub mod reconcile;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -44,6 +45,8 @@ pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/9ten/kad/1.0.0");
 pub const IDENTIFY_PROTOCOL: &str = "/9ten/id/1.0.0";
 /// Receipt reconciliation protocol name.
 pub const SYNC_PROTOCOL: StreamProtocol = StreamProtocol::new("/9ten/sync/1.0.0");
+/// Identify's agent string; ` iroh=<socket address>` follows when the node runs an endpoint.
+const AGENT: &str = concat!("9ten/", env!("CARGO_PKG_VERSION"));
 /// Largest gossip message accepted.
 pub const MAX_GOSSIP: usize = 2048;
 /// Most receipts in one reconciliation message.
@@ -62,6 +65,9 @@ pub struct Config {
     pub months: Vec<Month>,
     /// How often to reconcile with a random connected peer.
     pub sync_interval: Duration,
+    /// This node's iroh endpoint address, told to peers (in identify) so that providers
+    /// found in the DHT can be fetched from.
+    pub iroh: Option<SocketAddr>,
 }
 
 /// The topic of a month's receipts.
@@ -174,6 +180,8 @@ enum Command {
     ListenAddrs(oneshot::Sender<Vec<Multiaddr>>),
     Peers(oneshot::Sender<Vec<PeerId>>),
     Disconnect(PeerId, oneshot::Sender<()>),
+    Provide(ContentHash, oneshot::Sender<Result<(), String>>),
+    Providers(ContentHash, oneshot::Sender<Vec<iroh::EndpointAddr>>),
     Shutdown,
 }
 
@@ -241,6 +249,18 @@ impl Client {
         self.ask(|tx| Command::Disconnect(peer, tx)).await
     }
 
+    /// Announces in the DHT that this node provides `blob` (a track or a seek index).
+    pub async fn provide(&self, blob: ContentHash) -> Result<Result<(), String>, Stopped> {
+        self.ask(|tx| Command::Provide(blob, tx)).await
+    }
+
+    /// Providers of `blob` found in the DHT, as iroh addresses (those whose endpoint address
+    /// this node has learnt), this node excluded: the first ones found, or none when the
+    /// lookup ends without any.
+    pub async fn providers(&self, blob: ContentHash) -> Result<Vec<iroh::EndpointAddr>, Stopped> {
+        self.ask(|tx| Command::Providers(blob, tx)).await
+    }
+
     /// Events from now on. A receiver that falls more than 4096 events behind loses the
     /// oldest.
     pub fn events(&self) -> broadcast::Receiver<Event> {
@@ -281,6 +301,10 @@ pub struct Network {
     stats: Stats,
     events: broadcast::Sender<Event>,
     sync_interval: Duration,
+    /// Peers' iroh endpoints (key and address), learnt from identify.
+    endpoints: HashMap<PeerId, iroh::EndpointAddr>,
+    /// Provider lookups under way: providers found so far, and who asked.
+    lookups: HashMap<kad::QueryId, (HashSet<PeerId>, oneshot::Sender<Vec<iroh::EndpointAddr>>)>,
 }
 
 /// Starts the network for the node with identity `seed`; returns the client and the event
@@ -319,10 +343,14 @@ pub fn new(seed: &[u8; 32], config: Config, store: Store) -> Result<(Client, Net
                 .map_err(|e| e.to_string())?;
             let gossipsub =
                 gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, gossip_config)?;
-            let identify = identify::Behaviour::new(identify::Config::new(
-                IDENTIFY_PROTOCOL.to_string(),
-                key.public(),
-            ));
+            let agent = match config.iroh {
+                Some(addr) => format!("{AGENT} iroh={addr}"),
+                None => AGENT.to_string(),
+            };
+            let identify = identify::Behaviour::new(
+                identify::Config::new(IDENTIFY_PROTOCOL.to_string(), key.public())
+                    .with_agent_version(agent),
+            );
             let sync = request_response::cbor::Behaviour::new(
                 [(SYNC_PROTOCOL, ProtocolSupport::Full)],
                 request_response::Config::default().with_request_timeout(Duration::from_secs(10)),
@@ -375,8 +403,20 @@ pub fn new(seed: &[u8; 32], config: Config, store: Store) -> Result<(Client, Net
             stats: Stats::default(),
             events,
             sync_interval: config.sync_interval,
+            endpoints: HashMap::new(),
+            lookups: HashMap::new(),
         },
     ))
+}
+
+/// A peer's iroh endpoint from identify: its ed25519 key (the same as its PeerId's) and the
+/// ` iroh=<address>` its agent string carries. Unsigned, but iroh authenticates the key, so a
+/// wrong address only fails to connect.
+fn iroh_endpoint(info: &identify::Info) -> Option<iroh::EndpointAddr> {
+    let addr: SocketAddr = info.agent_version.split(" iroh=").nth(1)?.parse().ok()?;
+    let key = info.public_key.clone().try_into_ed25519().ok()?.to_bytes();
+    let id = iroh::PublicKey::from_bytes(&key).ok()?;
+    Some(iroh::EndpointAddr::new(id).with_ip_addr(addr))
 }
 
 /// A receipt's reconciliation key: listener, seq, id.
@@ -486,6 +526,24 @@ impl Network {
                 let _ = self.swarm.disconnect_peer_id(peer);
                 let _ = tx.send(());
             }
+            Command::Provide(blob, tx) => {
+                let result = self
+                    .swarm
+                    .behaviour_mut()
+                    .kad
+                    .start_providing(kad::RecordKey::new(&blob.0))
+                    .map(|_| ())
+                    .map_err(|e| e.to_string());
+                let _ = tx.send(result);
+            }
+            Command::Providers(blob, tx) => {
+                let id = self
+                    .swarm
+                    .behaviour_mut()
+                    .kad
+                    .get_providers(kad::RecordKey::new(&blob.0));
+                self.lookups.insert(id, (HashSet::new(), tx));
+            }
             Command::Shutdown => {}
         }
     }
@@ -511,10 +569,19 @@ impl Network {
                 info,
                 ..
             })) if info.protocols.contains(&KAD_PROTOCOL) => {
+                if let Some(endpoint) = iroh_endpoint(&info) {
+                    self.endpoints.insert(peer_id, endpoint);
+                }
                 for addr in info.listen_addrs {
                     self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
                 }
             }
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
+                id,
+                result: kad::QueryResult::GetProviders(result),
+                step,
+                ..
+            })) => self.on_providers(id, result, step.last),
             SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync(event),
             SwarmEvent::ConnectionEstablished {
                 peer_id,
@@ -524,6 +591,31 @@ impl Network {
                 self.sync_with(peer_id);
             }
             _ => {}
+        }
+    }
+
+    /// Answers a provider lookup as soon as it has found providers this node can reach (a
+    /// player wants to start, not to wait for the whole query), or when the query ends.
+    fn on_providers(&mut self, id: kad::QueryId, result: kad::GetProvidersResult, last: bool) {
+        let Some((found, _)) = self.lookups.get_mut(&id) else {
+            return;
+        };
+        let ended = match result {
+            Ok(kad::GetProvidersOk::FoundProviders { providers, .. }) => {
+                found.extend(providers);
+                last
+            }
+            Ok(kad::GetProvidersOk::FinishedWithNoAdditionalRecord { .. }) | Err(_) => true,
+        };
+        let me = *self.swarm.local_peer_id();
+        let reachable: Vec<iroh::EndpointAddr> = found
+            .iter()
+            .filter(|p| **p != me)
+            .filter_map(|p| self.endpoints.get(p).cloned())
+            .collect();
+        if ended || !reachable.is_empty() {
+            let (_, tx) = self.lookups.remove(&id).expect("looked up above");
+            let _ = tx.send(reachable);
         }
     }
 
