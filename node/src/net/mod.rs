@@ -296,6 +296,8 @@ pub struct Network {
     commands: mpsc::Receiver<Command>,
     store: Store,
     writer: mpsc::Sender<Vec<SignedReceipt>>,
+    /// Valid receipts taken in but not yet handed to the writer.
+    unstored: Vec<SignedReceipt>,
     sets: BTreeMap<Month, KeySet>,
     syncs: HashMap<OutboundRequestId, (PeerId, Month, u32)>,
     stats: Stats,
@@ -398,6 +400,7 @@ pub fn new(seed: &[u8; 32], config: Config, store: Store) -> Result<(Client, Net
             commands,
             store,
             writer,
+            unstored: Vec::new(),
             sets,
             syncs: HashMap::new(),
             stats: Stats::default(),
@@ -464,7 +467,10 @@ impl Network {
                     Some(Command::Shutdown) | None => break,
                     Some(c) => self.on_command(c),
                 },
-                _ = tick.tick() => self.sync_with_random_peer(),
+                _ = tick.tick() => {
+                    self.flush_to_writer();
+                    self.sync_with_random_peer();
+                }
             }
         }
     }
@@ -675,10 +681,25 @@ impl Network {
         if via == Via::Reconciliation {
             self.stats.reconciled += n as u64;
         }
-        if !new.is_empty() && self.writer.try_send(new).is_err() {
-            warn!("the storage queue is full: receipts kept in memory only until reconciliation");
-        }
+        self.unstored.extend(new);
+        self.flush_to_writer();
         n
+    }
+
+    /// Hands receipts not yet queued to the writer; if its queue is full they wait here and
+    /// go with the next call (at the latest on the next tick).
+    fn flush_to_writer(&mut self) {
+        if self.unstored.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.unstored);
+        if let Err(
+            mpsc::error::TrySendError::Full(batch) | mpsc::error::TrySendError::Closed(batch),
+        ) = self.writer.try_send(batch)
+        {
+            debug!(n = batch.len(), "the storage queue is full; retrying");
+            self.unstored = batch;
+        }
     }
 
     fn sync_with_random_peer(&mut self) {
