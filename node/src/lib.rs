@@ -17,6 +17,7 @@
 pub mod audio;
 pub mod config;
 pub mod error;
+pub mod fetch;
 pub mod import;
 pub mod library;
 pub mod net;

@@ -198,13 +198,16 @@ impl Library {
     /// `spawn_blocking` or a thread of its own, never from async code. Must be called within
     /// the runtime.
     pub fn reader(&self, track: &Track) -> BufReader<StreamReader> {
-        BufReader::with_capacity(
-            64 * 1024,
-            StreamReader {
-                inner: self.blobs.blobs().reader(hash(&track.hash)),
-                handle: tokio::runtime::Handle::current(),
-            },
-        )
+        BufReader::with_capacity(64 * 1024, self.blob_reader(&track.hash))
+    }
+
+    /// A blob read on demand, unbuffered, with blocking calls (see [`Library::reader`]); a
+    /// range the store does not hold fails at once.
+    pub fn blob_reader(&self, blob: &ContentHash) -> StreamReader {
+        StreamReader {
+            inner: self.blobs.blobs().reader(hash(blob)),
+            handle: tokio::runtime::Handle::current(),
+        }
     }
 
     /// A track's seek index.

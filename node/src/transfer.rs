@@ -6,26 +6,40 @@
 //! port mapping (iroh without default features), IP transports bound to the address given.
 //! Provider discovery through the DHT and multi-provider range fetches build on this.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use iroh::endpoint::{QuicTransportConfig, RelayMode, presets};
+use iroh::endpoint::{Connection, QuicTransportConfig, RelayMode, presets};
 use iroh::protocol::Router;
-use iroh::{Endpoint, EndpointAddr, SecretKey};
+use iroh::{Endpoint, EndpointAddr, EndpointId, SecretKey};
 use iroh_blobs::BlobsProtocol;
+use iroh_blobs::protocol::{ChunkRanges, ChunkRangesExt};
+use iroh_blobs::store::fs::FsStore;
 use nineten_protocol::key::ContentHash;
 
 use crate::Error;
+use crate::fetch::Scores;
 use crate::library::Library;
 
 /// A connection that stops answering is dropped after this long (a provider killed mid-stream
 /// must not stall a fetch for QUIC's default 30 s).
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// The node's iroh endpoint, serving its blobs.
-#[derive(Debug)]
+/// The node's iroh endpoint, serving its blobs; cheap to clone.
+#[derive(Clone, Debug)]
 pub struct Transfer {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
     router: Router,
+    store: FsStore,
+    /// Open connections to providers, reused across fetches.
+    connections: Mutex<HashMap<EndpointId, Connection>>,
+    scores: Mutex<Scores>,
 }
 
 impl Transfer {
@@ -65,48 +79,142 @@ impl Transfer {
         let router = Router::builder(endpoint)
             .accept(iroh_blobs::ALPN, blobs)
             .spawn();
-        Ok(Self { router })
+        Ok(Self {
+            inner: Arc::new(Inner {
+                router,
+                store: library.blobs().clone(),
+                connections: Mutex::new(HashMap::new()),
+                scores: Mutex::new(Scores::default()),
+            }),
+        })
     }
 
     /// Where other nodes reach this one: its EndpointId and bound addresses.
     pub fn addr(&self) -> EndpointAddr {
-        self.router.endpoint().addr()
+        self.inner.router.endpoint().addr()
     }
 
-    /// Fetches a whole blob from `from` into the library, verified; returns the bytes read.
-    pub async fn fetch(
-        &self,
-        library: &Library,
-        from: EndpointAddr,
-        blob: &ContentHash,
-    ) -> Result<u64, Error> {
+    pub(crate) fn store(&self) -> &FsStore {
+        &self.inner.store
+    }
+
+    /// An open connection to `addr`, reused if there is one.
+    pub(crate) async fn connection(&self, addr: EndpointAddr) -> Result<Connection, Error> {
+        let id = addr.id;
+        let open = self.lock_connections().get(&id).cloned();
+        if let Some(conn) = open.filter(|c| c.close_reason().is_none()) {
+            return Ok(conn);
+        }
         let conn = self
+            .inner
             .router
             .endpoint()
-            .connect(from, iroh_blobs::ALPN)
+            .connect(addr, iroh_blobs::ALPN)
             .await
             .map_err(|e| Error::Blobs {
                 op: "connecting to a provider",
                 reason: e.to_string(),
             })?;
-        let stats = library
-            .blobs()
-            .remote()
-            .fetch(conn.clone(), iroh_blobs::Hash::from(blob.0))
-            .await
-            .map_err(|e| Error::Blobs {
-                op: "fetching a blob",
-                reason: e.to_string(),
-            })?;
-        conn.close(0u32.into(), b"done");
-        Ok(stats.payload_bytes_read)
+        self.lock_connections().insert(id, conn.clone());
+        Ok(conn)
+    }
+
+    fn lock_connections(&self) -> std::sync::MutexGuard<'_, HashMap<EndpointId, Connection>> {
+        self.inner
+            .connections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn lock_scores(&self) -> std::sync::MutexGuard<'_, Scores> {
+        self.inner.scores.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Drops a provider's connection (after it failed).
+    pub(crate) fn forget_connection(&self, id: EndpointId) {
+        if let Some(conn) = self.lock_connections().remove(&id) {
+            conn.close(1u32.into(), b"failed");
+        }
+    }
+
+    /// Remembers that `id` sent data that failed verification.
+    pub(crate) fn mark_corrupt(&self, id: EndpointId) {
+        self.lock_scores().mark_corrupt(id);
+    }
+
+    /// Whether `id` was caught sending bad data (within [`crate::fetch::CORRUPT_BAN`]).
+    pub fn is_corrupt(&self, id: &EndpointId) -> bool {
+        self.lock_scores().is_corrupt(id)
+    }
+
+    pub(crate) fn record_speed(&self, id: EndpointId, took: Duration) {
+        self.lock_scores().record(id, took);
+    }
+
+    /// The providers worth asking, fastest known first; those caught sending bad data are
+    /// left out, and so is this node.
+    pub fn rank(&self, mut providers: Vec<EndpointAddr>) -> Vec<EndpointAddr> {
+        let me = self.inner.router.endpoint().id();
+        providers.retain(|p| p.id != me);
+        self.lock_scores().rank(providers)
+    }
+
+    /// Whether the store holds the bytes `range` of `blob`, verified.
+    pub(crate) async fn holds(&self, blob: iroh_blobs::Hash, range: std::ops::Range<u64>) -> bool {
+        match self.inner.store.blobs().observe(blob).await {
+            Ok(bitfield) => bitfield.ranges.is_superset(&ChunkRanges::bytes(range)),
+            Err(_) => false,
+        }
+    }
+
+    /// Fetches a whole small blob (a seek index) from the first of `providers` that has it,
+    /// verified; what the store holds already is not asked for.
+    pub async fn fetch(
+        &self,
+        providers: &[EndpointAddr],
+        blob: &ContentHash,
+    ) -> Result<u64, Error> {
+        let mut reasons = Vec::new();
+        for p in self.rank(providers.to_vec()) {
+            let id = p.id;
+            let result = match self.connection(p).await {
+                Ok(conn) => self
+                    .inner
+                    .store
+                    .remote()
+                    .fetch(conn, iroh_blobs::Hash::from(blob.0))
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            match result {
+                Ok(stats) => return Ok(stats.payload_bytes_read),
+                Err(e) => {
+                    self.forget_connection(id);
+                    reasons.push(format!("{}: {e}", id.fmt_short()));
+                }
+            }
+        }
+        Err(Error::Blobs {
+            op: "fetching a blob",
+            reason: if reasons.is_empty() {
+                "no providers".to_string()
+            } else {
+                reasons.join("; ")
+            },
+        })
     }
 
     /// Stops serving, closes the endpoint and, with it, the library: the router's blobs
     /// protocol shuts the blob store down, so the library is taken here rather than closed
     /// twice.
     pub async fn shutdown(self, library: Library) -> Result<(), Error> {
-        let result = self.router.shutdown().await.map_err(|e| Error::Blobs {
+        let connections: Vec<Connection> =
+            self.lock_connections().drain().map(|(_, c)| c).collect();
+        for c in connections {
+            c.close(0u32.into(), b"bye");
+        }
+        let result = self.inner.router.shutdown().await.map_err(|e| Error::Blobs {
             op: "closing the endpoint",
             reason: e.to_string(),
         });

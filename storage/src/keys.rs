@@ -28,6 +28,10 @@ pub enum Kind {
     Tally = b't',
     /// A named secret: value is the key file text.
     Secret = b'k',
+    /// A cached blob (a track fetched from peers): value is its size and last use.
+    Cached = b'c',
+    /// A listener key's receipt counter: value is the next seq.
+    Seq = b'q',
 }
 
 /// Builds a key of `kind` from parts.
@@ -114,6 +118,21 @@ pub fn tally(month: Month) -> Vec<u8> {
 /// A named secret.
 pub fn secret(name: &str) -> Vec<u8> {
     key(Kind::Secret, &[name.as_bytes()])
+}
+
+/// A cached blob.
+pub fn cached(blob: &ContentHash) -> Vec<u8> {
+    key(Kind::Cached, &[&blob.0])
+}
+
+/// The prefix of all cached blobs.
+pub fn cache() -> Vec<u8> {
+    key(Kind::Cached, &[])
+}
+
+/// A listener key's receipt counter.
+pub fn seq(listener: &PublicKey) -> Vec<u8> {
+    key(Kind::Seq, &[&listener.0])
 }
 
 /// The id at the end of an index key (its last 32 bytes).

@@ -17,4 +17,4 @@ pub mod keys;
 pub mod store;
 
 pub use error::Error;
-pub use store::{Store, StoredTally};
+pub use store::{CacheEntry, Store, StoredTally};

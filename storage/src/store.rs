@@ -288,6 +288,81 @@ impl Store {
     }
 }
 
+/// A blob kept in the cache: fetched from peers, evicted least recently used first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CacheEntry {
+    /// The blob (a track's stream).
+    pub blob: ContentHash,
+    /// Its size in bytes.
+    pub size: u64,
+    /// When it was last played, Unix milliseconds.
+    pub used_at_ms: u64,
+}
+
+impl Store {
+    /// Records (or refreshes) a cache entry.
+    pub fn put_cached(&self, entry: &CacheEntry) -> Result<(), Error> {
+        let mut value = [0u8; 16];
+        value[..8].copy_from_slice(&entry.size.to_be_bytes());
+        value[8..].copy_from_slice(&entry.used_at_ms.to_be_bytes());
+        self.db
+            .insert(keys::cached(&entry.blob), &value[..])
+            .map_err(Error::db("storing a cache entry"))?;
+        self.flush()
+    }
+
+    /// Forgets a cache entry.
+    pub fn remove_cached(&self, blob: &ContentHash) -> Result<(), Error> {
+        self.db
+            .remove(keys::cached(blob))
+            .map_err(Error::db("removing a cache entry"))?;
+        self.flush()
+    }
+
+    /// Every cache entry, least recently used first.
+    pub fn cached(&self) -> Result<Vec<CacheEntry>, Error> {
+        let mut out = self
+            .db
+            .scan_prefix(keys::cache())
+            .map(|entry| {
+                let (key, value) = entry.map_err(Error::db("scanning the cache"))?;
+                let bad = || corrupt(&key, FieldError::new("cache", "not a cache entry"));
+                let blob = keys::id_at_end(&key).ok_or_else(bad)?;
+                let value: [u8; 16] = value.as_ref().try_into().map_err(|_| bad())?;
+                Ok(CacheEntry {
+                    blob,
+                    size: u64::from_be_bytes(value[..8].try_into().map_err(|_| bad())?),
+                    used_at_ms: u64::from_be_bytes(value[8..].try_into().map_err(|_| bad())?),
+                })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        out.sort_by_key(|e| (e.used_at_ms, e.blob));
+        Ok(out)
+    }
+
+    /// Takes the next seq for a listener key (0 first), durably: a seq is never handed out
+    /// twice, even across a crash.
+    pub fn next_seq(&self, listener: &PublicKey) -> Result<u64, Error> {
+        let key = keys::seq(listener);
+        let next = self
+            .db
+            .update_and_fetch(&key, |old| {
+                let n = old
+                    .and_then(|v| <[u8; 8]>::try_from(v).ok())
+                    .map_or(0, u64::from_be_bytes);
+                Some(n.saturating_add(1).to_be_bytes().to_vec())
+            })
+            .map_err(Error::db("taking a seq"))?
+            .ok_or_else(|| corrupt(&key, FieldError::new("seq", "missing after update")))?;
+        self.flush()?;
+        let next: [u8; 8] = next
+            .as_ref()
+            .try_into()
+            .map_err(|_| corrupt(&key, FieldError::new("seq", "not 8 bytes")))?;
+        Ok(u64::from_be_bytes(next) - 1)
+    }
+}
+
 fn receipt_key(r: &SignedReceipt, bytes: &[u8]) -> Vec<u8> {
     keys::receipt(&r.receipt.listener, r.receipt.seq, &ContentHash::of(bytes))
 }

@@ -176,3 +176,44 @@ fn tallies_and_manifests_round_trip() -> Result<(), Error> {
     assert_eq!(store.tally(month)?.unwrap().digest(), tally.digest());
     Ok(())
 }
+
+#[test]
+fn seqs_are_never_handed_out_twice_across_reopening() -> Result<(), Error> {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (listener(1).public(), listener(2).public());
+    {
+        let store = Store::open(dir.path())?;
+        assert_eq!(store.next_seq(&a)?, 0);
+        assert_eq!(store.next_seq(&a)?, 1);
+        assert_eq!(store.next_seq(&b)?, 0, "each listener key counts on its own");
+    }
+    let store = Store::open(dir.path())?;
+    assert_eq!(store.next_seq(&a)?, 2);
+    Ok(())
+}
+
+#[test]
+fn cache_entries_come_back_least_recently_used_first() -> Result<(), Error> {
+    use nineten_protocol::key::ContentHash;
+    use nineten_storage::CacheEntry;
+    let dir = tempfile::tempdir().unwrap();
+    let entry = |name: &[u8], used_at_ms| CacheEntry {
+        blob: ContentHash::of(name),
+        size: 1000 + used_at_ms,
+        used_at_ms,
+    };
+    {
+        let store = Store::open(dir.path())?;
+        store.put_cached(&entry(b"late", 30))?;
+        store.put_cached(&entry(b"early", 10))?;
+        store.put_cached(&entry(b"middle", 20))?;
+        store.put_cached(&entry(b"early", 40))?; // played again: now the latest
+        store.remove_cached(&ContentHash::of(b"middle"))?;
+    }
+    let store = Store::open(dir.path())?;
+    assert_eq!(
+        store.cached()?,
+        vec![entry(b"late", 30), entry(b"early", 40)]
+    );
+    Ok(())
+}

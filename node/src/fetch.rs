@@ -1,0 +1,554 @@
+//! Streaming one blob from several providers at once, every byte verified.
+//!
+//! The blob is cut into [`SEGMENT`]-sized byte ranges. Each provider gets one worker, which
+//! asks its provider for one segment at a time (an iroh-blobs range request, checked against
+//! the BLAKE3 tree before the store keeps a byte), so faster providers take more segments.
+//! Segments are fetched in the order the reader needs them: from the read position, no further
+//! ahead than [`Options::window`]; a seek moves the position and the order with it. When nothing
+//! is left to hand out, an idle worker repeats a segment that another provider has been slow
+//! to deliver (whichever arrives first counts).
+//!
+//! A provider that sends data failing verification is marked corrupt (and avoided by later
+//! fetches, see [`crate::transfer::Transfer`]); one that stalls for [`Options::stall`] or whose
+//! connection fails is dropped from this fetch; its segment goes back in the queue for the
+//! others. The [`FetchReader`] blocks until the bytes it is asked for are verified: nothing
+//! unverified ever reaches the decoder.
+
+use std::collections::HashMap;
+use std::io::{Read, Seek, SeekFrom};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use iroh::EndpointId;
+use iroh_blobs::Hash;
+use iroh_blobs::get::fsm::DecodeError;
+use iroh_blobs::protocol::{ChunkRanges, ChunkRangesExt, GetRequest};
+use tokio::sync::watch;
+use tracing::debug;
+
+use crate::library::StreamReader;
+use crate::transfer::Transfer;
+
+/// Bytes per range request.
+pub const SEGMENT: u64 = 64 * 1024;
+
+/// How a fetch behaves.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// How far ahead of the read position to fetch, in bytes (segments before the position
+    /// are filled in once everything after it is in).
+    pub window: u64,
+    /// A segment not delivered within this long counts as a stall: the provider is dropped
+    /// from this fetch and the segment asked of another.
+    pub stall: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            window: 16 * SEGMENT,
+            stall: Duration::from_secs(2),
+        }
+    }
+}
+
+/// What became of a provider in one fetch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Still serving, or served until the blob was complete.
+    Serving,
+    /// Sent data that failed verification.
+    Corrupt,
+    /// Delivered nothing for [`Options::stall`].
+    Stalled,
+    /// Could not be reached, lost the connection, or lacks the blob.
+    Failed(String),
+}
+
+/// One provider's part in a fetch.
+#[derive(Clone, Debug)]
+pub struct Served {
+    /// The provider.
+    pub id: EndpointId,
+    /// Verified payload bytes it delivered (repeated segments included).
+    pub bytes: u64,
+    /// Segments it delivered.
+    pub segments: u32,
+    /// How it ended.
+    pub outcome: Outcome,
+}
+
+/// A fetch's account.
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// Every provider tried.
+    pub providers: Vec<Served>,
+    /// Times the reader, reading straight on, had to wait for bytes not yet verified.
+    pub underruns: u32,
+    /// Whether every byte of the blob is in the store.
+    pub complete: bool,
+}
+
+/// Why a fetch could not go on.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("no provider could deliver {blob}: {reason}")]
+pub struct FetchError {
+    /// The blob.
+    pub blob: String,
+    /// What the providers did.
+    pub reason: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Segment {
+    Missing,
+    InFlight { since: Instant, repeated: bool },
+    Done,
+}
+
+#[derive(Debug)]
+struct State {
+    segments: Vec<Segment>,
+    /// The segment the reader is at.
+    position: usize,
+    /// Where the reader's last read ended (waits there are underruns).
+    read_end: Option<u64>,
+    providers: Vec<Served>,
+    underruns: u32,
+    closed: bool,
+}
+
+impl State {
+    fn done(&self) -> bool {
+        self.segments.iter().all(|s| *s == Segment::Done)
+    }
+
+    fn failure(&self) -> Option<String> {
+        let any_left = self.providers.iter().any(|p| p.outcome == Outcome::Serving);
+        (!any_left && !self.done()).then(|| {
+            if self.providers.is_empty() {
+                return "no providers were found".to_string();
+            }
+            self.providers
+                .iter()
+                .map(|p| format!("{}: {:?}", p.id.fmt_short(), p.outcome))
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+    }
+
+    /// The next segment for a worker whose own segments take about `typical`.
+    fn pick(&mut self, window: usize, typical: Duration) -> Option<usize> {
+        let n = self.segments.len();
+        let ahead = self.position..(self.position + window).min(n);
+        let missing = |s: &Segment| *s == Segment::Missing;
+        let pick = ahead
+            .clone()
+            .find(|&i| missing(&self.segments[i]))
+            .or_else(|| {
+                // Everything from the position on is in: fill in what a seek skipped.
+                let rest_done = self.segments[self.position..]
+                    .iter()
+                    .all(|s| *s == Segment::Done);
+                rest_done
+                    .then(|| (0..self.position).find(|&i| missing(&self.segments[i])))
+                    .flatten()
+            })
+            .or_else(|| {
+                // Nothing left to hand out: repeat a segment another provider is slow with.
+                let slow = (typical * 3).max(Duration::from_millis(20));
+                ahead.clone().find(|&i| {
+                    matches!(self.segments[i], Segment::InFlight { since, repeated: false }
+                        if since.elapsed() > slow)
+                })
+            })?;
+        let repeated = matches!(self.segments[pick], Segment::InFlight { .. });
+        self.segments[pick] = Segment::InFlight {
+            since: Instant::now(),
+            repeated,
+        };
+        Some(pick)
+    }
+}
+
+struct Shared {
+    hash: Hash,
+    size: u64,
+    options: Options,
+    state: Mutex<State>,
+    /// Wakes a blocked reader.
+    arrived: Condvar,
+    /// Wakes idle workers: the position moved, a segment came back, or the fetch closed.
+    changed: watch::Sender<u64>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn wake(&self) {
+        self.changed.send_modify(|g| *g += 1);
+        self.arrived.notify_all();
+    }
+
+    fn window(&self) -> usize {
+        self.options.window.div_ceil(SEGMENT).max(1) as usize
+    }
+
+    fn range(&self, segment: usize) -> std::ops::Range<u64> {
+        let start = segment as u64 * SEGMENT;
+        start..(start + SEGMENT).min(self.size)
+    }
+}
+
+/// A fetch under way; dropping it stops the workers (what is verified stays in the store).
+pub struct Fetch {
+    shared: Arc<Shared>,
+    transfer: Transfer,
+}
+
+impl std::fmt::Debug for Fetch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Fetch({})", self.shared.hash)
+    }
+}
+
+impl Drop for Fetch {
+    fn drop(&mut self) {
+        self.shared.lock().closed = true;
+        self.shared.wake();
+    }
+}
+
+impl Fetch {
+    /// Starts fetching `blob` (`size` bytes, as its manifest says) from `providers`, skipping
+    /// what the store already holds. Must be called within the runtime.
+    pub async fn start(
+        transfer: &Transfer,
+        blob: Hash,
+        size: u64,
+        providers: Vec<iroh::EndpointAddr>,
+        options: Options,
+    ) -> Self {
+        let count = size.div_ceil(SEGMENT).max(1) as usize;
+        let mut segments = vec![Segment::Missing; count];
+        for (i, s) in segments.iter_mut().enumerate() {
+            let start = i as u64 * SEGMENT;
+            if transfer.holds(blob, start..(start + SEGMENT).min(size)).await {
+                *s = Segment::Done;
+            }
+        }
+        let shared = Arc::new(Shared {
+            hash: blob,
+            size,
+            options,
+            state: Mutex::new(State {
+                segments,
+                position: 0,
+                read_end: None,
+                providers: Vec::new(),
+                underruns: 0,
+                closed: false,
+            }),
+            arrived: Condvar::new(),
+            changed: watch::channel(0).0,
+        });
+        let fetch = Self {
+            shared,
+            transfer: transfer.clone(),
+        };
+        for p in providers {
+            fetch.add_provider(p);
+        }
+        fetch
+    }
+
+    /// Adds a provider (ignored if it is already in this fetch).
+    pub fn add_provider(&self, addr: iroh::EndpointAddr) {
+        let index = {
+            let mut state = self.shared.lock();
+            if state.providers.iter().any(|p| p.id == addr.id) {
+                return;
+            }
+            state.providers.push(Served {
+                id: addr.id,
+                bytes: 0,
+                segments: 0,
+                outcome: Outcome::Serving,
+            });
+            state.providers.len() - 1
+        };
+        tokio::spawn(worker(
+            self.shared.clone(),
+            self.transfer.clone(),
+            addr,
+            index,
+        ));
+    }
+
+    /// A blocking reader of the blob that waits for verified bytes; for the decoder's thread.
+    pub fn reader(&self, store: StreamReader) -> FetchReader {
+        FetchReader {
+            shared: self.shared.clone(),
+            store,
+            pos: 0,
+            store_pos: None,
+        }
+    }
+
+    /// Waits until the whole blob is in the store (as far as the window lets the fetch go),
+    /// or until no provider is left.
+    pub async fn finished(&self) -> Result<Report, FetchError> {
+        let mut changed = self.shared.changed.subscribe();
+        loop {
+            {
+                let state = self.shared.lock();
+                if state.done() {
+                    return Ok(self.report_of(&state));
+                }
+                if let Some(reason) = state.failure() {
+                    return Err(FetchError {
+                        blob: self.shared.hash.to_string(),
+                        reason,
+                    });
+                }
+            }
+            if changed.changed().await.is_err() {
+                return Ok(self.report());
+            }
+        }
+    }
+
+    /// The account so far.
+    pub fn report(&self) -> Report {
+        self.report_of(&self.shared.lock())
+    }
+
+    fn report_of(&self, state: &State) -> Report {
+        Report {
+            providers: state.providers.clone(),
+            underruns: state.underruns,
+            complete: state.done(),
+        }
+    }
+}
+
+/// One provider's worker: one segment at a time until nothing is left or the provider fails.
+async fn worker(shared: Arc<Shared>, transfer: Transfer, addr: iroh::EndpointAddr, index: usize) {
+    let id = addr.id;
+    let outcome = serve(&shared, &transfer, addr, index).await;
+    if outcome != Outcome::Serving {
+        debug!(provider = %id.fmt_short(), blob = %shared.hash, ?outcome, "provider dropped");
+        if outcome == Outcome::Corrupt {
+            transfer.mark_corrupt(id);
+        }
+        transfer.forget_connection(id);
+    }
+    shared.lock().providers[index].outcome = outcome;
+    shared.wake();
+}
+
+async fn serve(
+    shared: &Shared,
+    transfer: &Transfer,
+    addr: iroh::EndpointAddr,
+    index: usize,
+) -> Outcome {
+    let mut changed = shared.changed.subscribe();
+    let conn = match transfer.connection(addr).await {
+        Ok(c) => c,
+        Err(e) => return Outcome::Failed(e.to_string()),
+    };
+    let mut typical = Duration::ZERO;
+    loop {
+        let picked = {
+            let mut state = shared.lock();
+            if state.closed || state.done() {
+                return Outcome::Serving;
+            }
+            state.pick(shared.window(), typical)
+        };
+        let Some(segment) = picked else {
+            // Wait for the position to move or a segment to come back; look again now and then
+            // for slow segments to repeat.
+            let _ = tokio::time::timeout(Duration::from_millis(25), changed.changed()).await;
+            continue;
+        };
+        let range = shared.range(segment);
+        let request = GetRequest::blob_ranges(shared.hash, ChunkRanges::bytes(range.clone()));
+        let started = Instant::now();
+        let result = tokio::time::timeout(
+            shared.options.stall,
+            transfer.store().remote().execute_get(conn.clone(), request),
+        )
+        .await;
+        let outcome = match result {
+            Ok(Ok(stats)) => {
+                let took = started.elapsed();
+                typical = if typical.is_zero() {
+                    took
+                } else {
+                    (typical * 3 + took) / 4
+                };
+                transfer.record_speed(addr_id(&conn), took);
+                let mut state = shared.lock();
+                state.segments[segment] = Segment::Done;
+                let served = &mut state.providers[index];
+                served.bytes += stats.payload_bytes_read;
+                served.segments += 1;
+                drop(state);
+                shared.wake();
+                continue;
+            }
+            Ok(Err(e)) => classify(&e),
+            Err(_) => Outcome::Stalled,
+        };
+        let mut state = shared.lock();
+        if let Segment::InFlight { .. } = state.segments[segment] {
+            state.segments[segment] = Segment::Missing;
+        }
+        return outcome;
+    }
+}
+
+fn addr_id(conn: &iroh::endpoint::Connection) -> EndpointId {
+    conn.remote_id()
+}
+
+/// Data that fails verification is corruption; anything else is a failure of this provider.
+fn classify(e: &iroh_blobs::get::GetError) -> Outcome {
+    use iroh_blobs::get::GetError;
+    match e {
+        GetError::Decode {
+            source:
+                DecodeError::ParentHashMismatch { .. } | DecodeError::LeafHashMismatch { .. },
+            ..
+        } => Outcome::Corrupt,
+        e => Outcome::Failed(e.to_string()),
+    }
+}
+
+/// Reads a fetched blob with blocking calls, waiting for each byte to be verified.
+pub struct FetchReader {
+    shared: Arc<Shared>,
+    store: StreamReader,
+    pos: u64,
+    /// Where the store reader stands, if known.
+    store_pos: Option<u64>,
+}
+
+impl std::fmt::Debug for FetchReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "FetchReader({} at {})", self.shared.hash, self.pos)
+    }
+}
+
+impl Read for FetchReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let size = self.shared.size;
+        if self.pos >= size || buf.is_empty() {
+            return Ok(0);
+        }
+        let segment = (self.pos / SEGMENT) as usize;
+        let available = {
+            let mut state = self.shared.lock();
+            if state.position != segment {
+                state.position = segment;
+                self.shared.changed.send_modify(|g| *g += 1);
+            }
+            let straight_on = state.read_end == Some(self.pos);
+            let mut waited = false;
+            while state.segments[segment] != Segment::Done {
+                if let Some(reason) = state.failure() {
+                    return Err(std::io::Error::other(FetchError {
+                        blob: self.shared.hash.to_string(),
+                        reason,
+                    }));
+                }
+                if state.closed {
+                    return Err(std::io::Error::other("the fetch was stopped"));
+                }
+                if straight_on && !waited {
+                    state.underruns += 1;
+                    waited = true;
+                }
+                state = self
+                    .shared
+                    .arrived
+                    .wait_timeout(state, Duration::from_millis(100))
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+            }
+            let mut end = segment;
+            while end < state.segments.len() && state.segments[end] == Segment::Done {
+                end += 1;
+            }
+            (end as u64 * SEGMENT).min(size) - self.pos
+        };
+        let want = buf.len().min(available as usize);
+        if self.store_pos != Some(self.pos) {
+            self.store.seek(SeekFrom::Start(self.pos))?;
+        }
+        let n = self.store.read(&mut buf[..want])?;
+        self.pos += n as u64;
+        self.store_pos = Some(self.pos);
+        self.shared.lock().read_end = Some(self.pos);
+        Ok(n)
+    }
+}
+
+impl Seek for FetchReader {
+    fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
+        let size = self.shared.size as i128;
+        let target = match pos {
+            SeekFrom::Start(p) => i128::from(p),
+            SeekFrom::End(d) => size + i128::from(d),
+            SeekFrom::Current(d) => i128::from(self.pos) + i128::from(d),
+        };
+        if target < 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "seek before the start of the track",
+            ));
+        }
+        self.pos = target as u64;
+        Ok(self.pos)
+    }
+}
+
+/// Per-provider speed, kept across fetches.
+#[derive(Debug, Default)]
+pub(crate) struct Scores {
+    /// Providers caught sending bad data, and when.
+    corrupt: HashMap<EndpointId, Instant>,
+    /// A moving average of each provider's time per segment.
+    speed: HashMap<EndpointId, Duration>,
+}
+
+/// How long a provider caught sending bad data is avoided.
+pub const CORRUPT_BAN: Duration = Duration::from_secs(3600);
+
+impl Scores {
+    pub(crate) fn mark_corrupt(&mut self, id: EndpointId) {
+        self.corrupt.insert(id, Instant::now());
+    }
+
+    pub(crate) fn is_corrupt(&self, id: &EndpointId) -> bool {
+        self.corrupt
+            .get(id)
+            .is_some_and(|at| at.elapsed() < CORRUPT_BAN)
+    }
+
+    pub(crate) fn record(&mut self, id: EndpointId, took: Duration) {
+        let s = self.speed.entry(id).or_insert(took);
+        *s = (*s * 3 + took) / 4;
+    }
+
+    /// Providers worth asking, fastest known first, unknown ones after them.
+    pub(crate) fn rank(&self, mut providers: Vec<iroh::EndpointAddr>) -> Vec<iroh::EndpointAddr> {
+        providers.retain(|p| !self.is_corrupt(&p.id));
+        providers.sort_by_key(|p| self.speed.get(&p.id).copied().unwrap_or(Duration::MAX));
+        providers
+    }
+}
