@@ -34,6 +34,24 @@ pub enum Error {
     /// Several tracks match a short hash.
     #[error("{0} matches several tracks: give more of the hash")]
     AmbiguousTrack(String),
+    /// No release matches.
+    #[error("no release {0} in this node's catalog (see `9ten catalog`)")]
+    UnknownRelease(String),
+    /// Nobody was found to serve a track.
+    #[error("no provider of track {0} was found in the network")]
+    NoProviders(String),
+    /// No play session with this number.
+    #[error("no play session {0} (sessions are kept for the last 64 plays)")]
+    UnknownSession(u64),
+    /// Seek or stop with nothing playing.
+    #[error("nothing is playing")]
+    NothingPlaying,
+    /// The node's identity could not be loaded.
+    #[error("node identity: {0}")]
+    Identity(String),
+    /// The network failed.
+    #[error("network: {0}")]
+    Network(String),
     /// A stored blob or index is damaged.
     #[error("stored data for track {track} is damaged: {reason}")]
     Damaged {

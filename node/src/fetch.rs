@@ -142,9 +142,12 @@ impl State {
         let n = self.segments.len();
         let ahead = self.position..(self.position + window).min(n);
         let missing = |s: &Segment| *s == Segment::Missing;
-        let pick = ahead
-            .clone()
-            .find(|&i| missing(&self.segments[i]))
+        // The read position first, then the last segment (it proves the blob's size, which
+        // the store needs before it reads anything back), then on through the window.
+        let pick = (self.position < n && missing(&self.segments[self.position]))
+            .then_some(self.position)
+            .or_else(|| missing(&self.segments[n - 1]).then_some(n - 1))
+            .or_else(|| ahead.clone().find(|&i| missing(&self.segments[i])))
             .or_else(|| {
                 // Everything from the position on is in: fill in what a seek skipped.
                 let rest_done = self.segments[self.position..]
@@ -203,9 +206,12 @@ impl Shared {
 }
 
 /// A fetch under way; dropping it stops the workers (what is verified stays in the store).
+/// While it lives, the blob is safe from the store's garbage collection; to keep it longer,
+/// tag it (the cache does).
 pub struct Fetch {
     shared: Arc<Shared>,
     transfer: Transfer,
+    _protected: Option<iroh_blobs::api::TempTag>,
 }
 
 impl std::fmt::Debug for Fetch {
@@ -254,9 +260,14 @@ impl Fetch {
             arrived: Condvar::new(),
             changed: watch::channel(0).0,
         });
+        let protected = transfer.store().tags().temp_tag(blob).await;
+        if let Err(e) = &protected {
+            debug!(%blob, "could not protect a blob being fetched: {e}");
+        }
         let fetch = Self {
             shared,
             transfer: transfer.clone(),
+            _protected: protected.ok(),
         };
         for p in providers {
             fetch.add_provider(p);
@@ -417,7 +428,7 @@ fn addr_id(conn: &iroh::endpoint::Connection) -> EndpointId {
 }
 
 /// Data that fails verification is corruption; anything else is a failure of this provider.
-fn classify(e: &iroh_blobs::get::GetError) -> Outcome {
+pub(crate) fn classify(e: &iroh_blobs::get::GetError) -> Outcome {
     use iroh_blobs::get::GetError;
     match e {
         GetError::Decode {

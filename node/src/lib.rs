@@ -15,7 +15,9 @@
 //! Networking (DHT, gossip, blob transfer between nodes) comes next.
 
 pub mod audio;
+mod cache;
 pub mod config;
+pub mod daemon;
 pub mod error;
 pub mod fetch;
 pub mod import;

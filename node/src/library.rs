@@ -63,6 +63,9 @@ pub struct Library {
     store: Store,
 }
 
+/// How often the blob store frees blobs no tag keeps.
+pub const GC_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
 fn hash(h: &ContentHash) -> Hash {
     Hash::from(h.0)
 }
@@ -75,7 +78,13 @@ impl Library {
     /// Opens (creating if needed) the stores in `dir`.
     pub async fn open(dir: &DataDir) -> Result<Self, Error> {
         let store = Store::open(&dir.store())?;
-        let blobs = FsStore::load(dir.blobs())
+        // Garbage collection frees what no tag keeps: tracks dropped from the cache.
+        let mut options = iroh_blobs::store::fs::options::Options::new(&dir.blobs());
+        options.gc = Some(iroh_blobs::store::GcConfig {
+            interval: GC_INTERVAL,
+            add_protected: None,
+        });
+        let blobs = FsStore::load_with_opts(dir.blobs().join("blobs.db"), options)
             .await
             .map_err(|e| Error::blobs("opening the blob store")(&e))?;
         Ok(Self { blobs, store })
@@ -180,6 +189,16 @@ impl Library {
             }
         }
         found.ok_or(Error::UnknownTrack(query))
+    }
+
+    /// The seek index of the track whose stream is `blob`, if the catalog lists it.
+    pub fn index_of(&self, blob: &ContentHash) -> Result<Option<ContentHash>, Error> {
+        Ok(self
+            .releases()?
+            .into_iter()
+            .flat_map(|r| r.manifest.tracks)
+            .find(|t| t.hash == *blob)
+            .map(|t| t.index))
     }
 
     /// A track's whole Ogg Opus stream, verified against its hash by the blob store.

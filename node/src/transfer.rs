@@ -20,7 +20,7 @@ use iroh_blobs::store::fs::FsStore;
 use nineten_protocol::key::ContentHash;
 
 use crate::Error;
-use crate::fetch::Scores;
+use crate::fetch::{Outcome, Scores};
 use crate::library::Library;
 
 /// A connection that stops answering is dropped after this long (a provider killed mid-stream
@@ -130,11 +130,10 @@ impl Transfer {
         self.inner.scores.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Drops a provider's connection (after it failed).
+    /// Stops reusing a provider's connection (after it failed); it closes once no fetch
+    /// holds it.
     pub(crate) fn forget_connection(&self, id: EndpointId) {
-        if let Some(conn) = self.lock_connections().remove(&id) {
-            conn.close(1u32.into(), b"failed");
-        }
+        self.lock_connections().remove(&id);
     }
 
     /// Remembers that `id` sent data that failed verification.
@@ -184,14 +183,17 @@ impl Transfer {
                     .remote()
                     .fetch(conn, iroh_blobs::Hash::from(blob.0))
                     .await
-                    .map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
+                    .map_err(|e| crate::fetch::classify(&e)),
+                Err(e) => Err(Outcome::Failed(e.to_string())),
             };
             match result {
                 Ok(stats) => return Ok(stats.payload_bytes_read),
-                Err(e) => {
+                Err(outcome) => {
+                    if outcome == Outcome::Corrupt {
+                        self.mark_corrupt(id);
+                    }
                     self.forget_connection(id);
-                    reasons.push(format!("{}: {e}", id.fmt_short()));
+                    reasons.push(format!("{}: {outcome:?}", id.fmt_short()));
                 }
             }
         }
@@ -205,10 +207,9 @@ impl Transfer {
         })
     }
 
-    /// Stops serving, closes the endpoint and, with it, the library: the router's blobs
-    /// protocol shuts the blob store down, so the library is taken here rather than closed
-    /// twice.
-    pub async fn shutdown(self, library: Library) -> Result<(), Error> {
+    /// Stops serving and closes the endpoint and, with it, the library's blob store (the
+    /// router's blobs protocol shuts it down): drop the library afterwards.
+    pub async fn shutdown(&self) -> Result<(), Error> {
         let connections: Vec<Connection> =
             self.lock_connections().drain().map(|(_, c)| c).collect();
         for c in connections {
@@ -218,7 +219,6 @@ impl Transfer {
             op: "closing the endpoint",
             reason: e.to_string(),
         });
-        drop(library);
         result
     }
 }

@@ -1,13 +1,20 @@
-//! Tracks move between real nodes over iroh on 127.0.0.1: A publishes, B fetches a copy from
-//! A, A goes away, C fetches from B and plays it; every byte verified against its hash.
+//! Tracks move between real nodes over iroh on 127.0.0.1, every byte verified against its
+//! hash: A to B to C with A gone; several providers at once, one of them sending corrupted
+//! data (detected and avoided) or killed with SIGKILL mid-stream (playback goes on from the
+//! other without a gap).
 
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use nineten_node::audio::encode::Settings;
-use nineten_node::audio::playback;
-use nineten_node::audio::sink::NullSink;
+use nineten_node::audio::sink::{NullSink, Sink};
+use nineten_node::audio::{AudioError, playback};
 use nineten_node::config::DataDir;
-use nineten_node::import::{self, Release};
+use nineten_node::fetch::{self, Fetch, Outcome, SEGMENT};
+use nineten_node::import::{self, PreparedRelease, Release};
 use nineten_node::library::Library;
 use nineten_node::transfer::Transfer;
 use nineten_protocol::identity::Keypair;
@@ -16,8 +23,10 @@ use nineten_protocol::key::ContentHash;
 use crate::signal::*;
 
 const LOOPBACK: &str = "127.0.0.1:0";
+/// Set in the child process that serves a track until it is killed.
+const CHILD_PROVIDER: &str = "NINETEN_TEST_PROVIDER_DIR";
 
-async fn node(dir: &std::path::Path, name: &str, seed: u8) -> (Library, Transfer) {
+async fn node(dir: &Path, name: &str, seed: u8) -> (Library, Transfer) {
     let library = Library::open(&DataDir::new(Some(dir.join(name))))
         .await
         .unwrap();
@@ -26,19 +35,23 @@ async fn node(dir: &std::path::Path, name: &str, seed: u8) -> (Library, Transfer
     (library, transfer)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_track_travels_from_a_through_b_to_c() {
-    let dir = tempfile::tempdir().unwrap();
-    let wav = write_wav(dir.path(), "song.wav", &sweep(48_000, 2, 2.5));
+fn release(dir: &Path, seconds: f32, bitrate: u32) -> PreparedRelease {
+    let wav = write_wav(dir, "song.wav", &sweep(48_000, 2, seconds));
     let artist = Keypair::from_seed([9; 32]);
     let release = Release {
         artist: &artist,
         artist_name: Some("Ada Sine".into()),
         title: "Travels".into(),
-        settings: Settings::default(),
+        settings: Settings { bitrate },
         published_at_ms: 0,
     };
-    let prepared = import::prepare(&[wav], &release, &|_, _| {}).unwrap();
+    import::prepare(&[wav], &release, &|_, _| {}).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_track_travels_from_a_through_b_to_c() {
+    let dir = tempfile::tempdir().unwrap();
+    let prepared = release(dir.path(), 2.5, 128_000);
     let track = prepared.tracks[0].track.clone();
 
     let (a_lib, a) = node(dir.path(), "a", 1).await;
@@ -49,21 +62,22 @@ async fn a_track_travels_from_a_through_b_to_c() {
     // B takes a copy from A.
     b_lib.add_manifest(&prepared.manifest).unwrap();
     for blob in [&track.hash, &track.index] {
-        b.fetch(&b_lib, a.addr(), blob).await.unwrap();
+        b.fetch(&[a.addr()], blob).await.unwrap();
         assert!(b_lib.has_blob(blob).await.unwrap());
     }
     // A goes away; C can only get the track from B.
-    a.shutdown(a_lib).await.unwrap();
+    a.shutdown().await.unwrap();
+    drop(a_lib);
     c_lib.add_manifest(&prepared.manifest).unwrap();
     assert!(
-        c.fetch(&c_lib, b.addr(), &ContentHash::of(b"a blob nobody has"))
+        c.fetch(&[b.addr()], &ContentHash::of(b"a blob nobody has"))
             .await
             .is_err(),
         "B does not have it"
     );
-    let read = c.fetch(&c_lib, b.addr(), &track.hash).await.unwrap();
+    let read = c.fetch(&[b.addr()], &track.hash).await.unwrap();
     assert_eq!(read, track.size);
-    c.fetch(&c_lib, b.addr(), &track.index).await.unwrap();
+    c.fetch(&[b.addr()], &track.index).await.unwrap();
 
     let found = c_lib.find_track(&track.hash.to_string()).unwrap();
     let index = c_lib.seek_index(&found.track).await.unwrap();
@@ -80,132 +94,302 @@ async fn a_track_travels_from_a_through_b_to_c() {
     forged.manifest.title = "Stolen".into();
     assert!(c_lib.add_manifest(&forged).is_err());
 
-    b.shutdown(b_lib).await.unwrap();
-    c.shutdown(c_lib).await.unwrap();
+    b.shutdown().await.unwrap();
+    c.shutdown().await.unwrap();
 }
 
-/// A whole node for this test: library, iroh endpoint and libp2p network.
-struct Peer {
-    library: Library,
-    transfer: Transfer,
-    net: nineten_node::net::Client,
-    addr: libp2p::Multiaddr,
+/// Keeps every sample; optionally plays at `speed` times real time (0: no clock).
+#[derive(Default)]
+struct Collect {
+    samples: Vec<f32>,
+    speed: f64,
+    started: Option<Instant>,
 }
 
-async fn peer(dir: &std::path::Path, name: &str, seed: u8) -> Peer {
-    let (library, transfer) = node(dir, name, seed).await;
-    let config = nineten_node::net::Config {
-        listen: "/ip4/127.0.0.1/tcp/0".parse().unwrap(),
-        peers: Vec::new(),
-        months: vec!["2026-10".parse().unwrap()],
-        sync_interval: std::time::Duration::from_secs(1),
-        iroh: transfer.addr().ip_addrs().next().copied(),
-    };
-    let (net, network) =
-        nineten_node::net::new(&[seed; 32], config, library.store().clone()).unwrap();
-    tokio::spawn(network.run());
-    let addr = loop {
-        if let Some(a) = net.listen_addrs().await.unwrap().into_iter().next() {
-            break a;
+impl Sink for Collect {
+    fn write(&mut self, samples: &[f32]) -> Result<(), AudioError> {
+        self.samples.extend_from_slice(samples);
+        if self.speed > 0.0 {
+            let started = *self.started.get_or_insert_with(Instant::now);
+            let due = self.samples.len() as f64 / 2.0 / 48_000.0 / self.speed;
+            let ahead = due - started.elapsed().as_secs_f64();
+            if ahead > 0.0 {
+                std::thread::sleep(Duration::from_secs_f64(ahead));
+            }
         }
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    };
-    Peer {
-        library,
-        transfer,
-        net,
-        addr,
+        Ok(())
+    }
+    fn finish(self: Box<Self>) -> Result<(), AudioError> {
+        Ok(())
     }
 }
 
-/// Providers of `blob` in the DHT, waiting until at least `want` are known.
-async fn providers(p: &Peer, blob: ContentHash, want: usize) -> Vec<iroh::EndpointAddr> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let found = p.net.providers(blob).await.unwrap();
-        if found.len() >= want {
-            return found;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "only {} providers found",
-            found.len()
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+/// Decodes the whole track from a library that holds it.
+async fn reference(library: &Library, prepared: &PreparedRelease) -> Vec<f32> {
+    let track = &prepared.tracks[0].track;
+    let index = library.seek_index(track).await.unwrap();
+    let reader = library.reader(track);
+    tokio::task::spawn_blocking(move || {
+        let mut sink = Collect::default();
+        playback::play(reader, &index, 0, &mut sink).unwrap();
+        sink.samples
+    })
+    .await
+    .unwrap()
+}
+
+/// Plays a fetch into a [`Collect`] sink at `speed`.
+async fn play_fetch(
+    library: &Library,
+    fetch: &Fetch,
+    providers: &[iroh::EndpointAddr],
+    transfer: &Transfer,
+    prepared: &PreparedRelease,
+    speed: f64,
+) -> Vec<f32> {
+    let track = prepared.tracks[0].track.clone();
+    transfer.fetch(providers, &track.index).await.unwrap();
+    let index = library.seek_index(&track).await.unwrap();
+    let reader = fetch.reader(library.blob_reader(&track.hash));
+    tokio::task::spawn_blocking(move || {
+        let mut sink = Collect {
+            speed,
+            ..Collect::default()
+        };
+        playback::play(reader, &index, 0, &mut sink).unwrap();
+        sink.samples
+    })
+    .await
+    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn published_on_a_played_on_c_while_only_b_holds_a_copy() {
+async fn a_provider_sending_corrupted_data_is_detected_and_avoided() {
     let dir = tempfile::tempdir().unwrap();
-    let wav = write_wav(dir.path(), "song.wav", &sweep(44_100, 2, 2.0));
-    let artist = Keypair::from_seed([8; 32]);
-    let release = Release {
-        artist: &artist,
-        artist_name: Some("Formant".into()),
-        title: "Found".into(),
-        settings: Settings::default(),
-        published_at_ms: 0,
-    };
-    let prepared = import::prepare(&[wav], &release, &|_, _| {}).unwrap();
+    let prepared = release(dir.path(), 40.0, 128_000);
     let track = prepared.tracks[0].track.clone();
+    assert!(track.size > 8 * SEGMENT, "several segments to share");
 
-    let a = peer(dir.path(), "a", 11).await;
-    let b = peer(dir.path(), "b", 12).await;
-    let c = peer(dir.path(), "c", 13).await;
-    for (from, to) in [(&b, &a), (&c, &a), (&c, &b)] {
-        from.net.dial(to.addr.clone()).await.unwrap().unwrap();
+    let bad = Liar::start(&dir.path().join("bad"), &prepared).await;
+    let (good_lib, good) = node(dir.path(), "good", 22).await;
+    good_lib.add_release(&prepared).await.unwrap();
+
+    let (lib, me) = node(dir.path(), "listener", 23).await;
+    lib.add_manifest(&prepared.manifest).unwrap();
+    let providers = vec![bad.addr(), good.addr()];
+    let options = fetch::Options {
+        window: u64::MAX,
+        ..fetch::Options::default()
+    };
+    let fetch = Fetch::start(
+        &me,
+        iroh_blobs::Hash::from(track.hash.0),
+        track.size,
+        providers.clone(),
+        options,
+    )
+    .await;
+    let played = play_fetch(&lib, &fetch, &providers, &me, &prepared, 0.0).await;
+    let report = fetch.finished().await.unwrap();
+
+    assert_eq!(played, reference(&good_lib, &prepared).await, "every sample as the artist made it");
+    assert!(lib.has_blob(&track.hash).await.unwrap(), "the whole track, verified");
+    let of = |id| report.providers.iter().find(|p| p.id == id).unwrap();
+    assert_eq!(of(bad.addr().id).outcome, Outcome::Corrupt);
+    assert_eq!(of(bad.addr().id).segments, 0, "nothing of it was kept");
+    assert_eq!(of(good.addr().id).outcome, Outcome::Serving);
+    assert!(of(good.addr().id).bytes >= track.size);
+    // Avoided from now on.
+    assert!(me.is_corrupt(&bad.addr().id));
+    let ranked: Vec<_> = me.rank(providers).into_iter().map(|p| p.id).collect();
+    assert_eq!(ranked, vec![good.addr().id]);
+
+    bad.router.shutdown().await.unwrap();
+    for t in [good, me] {
+        t.shutdown().await.unwrap();
     }
-    // A publishes: stores the release and announces both blobs in the DHT.
-    a.library.add_release(&prepared).await.unwrap();
-    for blob in [track.hash, track.index] {
-        a.net.provide(blob).await.unwrap().unwrap();
+}
+
+/// A provider that speaks the iroh-blobs protocol but flips a byte in every piece of data it
+/// sends (its hash tree is honest, so only the data gives it away).
+#[derive(Debug, Clone)]
+struct Liar {
+    store: iroh_blobs::store::fs::FsStore,
+}
+
+struct LiarNode {
+    router: iroh::protocol::Router,
+}
+
+impl LiarNode {
+    fn addr(&self) -> iroh::EndpointAddr {
+        self.router.endpoint().addr()
     }
-    // B finds A through the DHT, takes a copy and provides it too.
-    let found = providers(&b, track.hash, 1).await;
-    assert_eq!(found[0].id, a.transfer.addr().id);
-    b.library.add_manifest(&prepared.manifest).unwrap();
-    for blob in [track.hash, track.index] {
-        b.transfer
-            .fetch(&b.library, found[0].clone(), &blob)
+}
+
+impl Liar {
+    async fn start(dir: &Path, prepared: &PreparedRelease) -> LiarNode {
+        let store = iroh_blobs::store::fs::FsStore::load(dir).await.unwrap();
+        for t in &prepared.tracks {
+            store.add_bytes(t.stream.clone()).await.unwrap();
+            store.add_bytes(t.index.clone()).await.unwrap();
+        }
+        let endpoint = iroh::Endpoint::builder(iroh::endpoint::presets::Minimal)
+            .secret_key(iroh::SecretKey::from_bytes(&[21; 32]))
+            .relay_mode(iroh::endpoint::RelayMode::Disabled)
+            .clear_ip_transports()
+            .bind_addr(LOOPBACK.parse::<SocketAddr>().unwrap())
+            .unwrap()
+            .alpns(vec![iroh_blobs::ALPN.to_vec()])
+            .bind()
             .await
             .unwrap();
-        b.net.provide(blob).await.unwrap().unwrap();
+        let router = iroh::protocol::Router::builder(endpoint)
+            .accept(iroh_blobs::ALPN, Liar { store })
+            .spawn();
+        LiarNode { router }
     }
 
-    // A goes away. C looks providers up until one serves: only B can.
-    a.net.shutdown().await;
-    let a_id = a.transfer.addr().id;
-    a.transfer.shutdown(a.library).await.unwrap();
-    c.library.add_manifest(&prepared.manifest).unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    for blob in [track.hash, track.index] {
-        'fetch: loop {
-            for provider in providers(&c, blob, 1).await {
-                let id = provider.id;
-                if c.transfer.fetch(&c.library, provider, &blob).await.is_ok() {
-                    assert_ne!(id, a_id, "A is gone");
-                    break 'fetch;
+    async fn answer(&self, conn: &iroh::endpoint::Connection) -> Option<()> {
+        use futures::StreamExt;
+        use iroh_blobs::api::blobs::EncodedItem;
+        use iroh_blobs::protocol::Request;
+        let (mut send, mut recv) = conn.accept_bi().await.ok()?;
+        let (Request::Get(get), _) = Request::read_async(&mut recv).await.ok()? else {
+            return None;
+        };
+        let ranges = get.ranges.iter_infinite().next()?.clone();
+        let items = self.store.export_bao(get.hash, ranges).stream();
+        futures::pin_mut!(items);
+        while let Some(item) = items.next().await {
+            let bytes = match item {
+                EncodedItem::Size(size) => size.to_le_bytes().to_vec(),
+                EncodedItem::Parent(p) => [*p.pair.0.as_bytes(), *p.pair.1.as_bytes()].concat(),
+                EncodedItem::Leaf(leaf) => {
+                    let mut data = leaf.data.to_vec();
+                    data[0] ^= 0x55;
+                    data
                 }
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "no provider served {blob}"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                EncodedItem::Done | EncodedItem::Error(_) => break,
+            };
+            send.write_all(&bytes).await.ok()?;
         }
+        send.finish().ok()
     }
-    let found = c.library.find_track(&track.hash.to_string()).unwrap();
-    let index = c.library.seek_index(&found.track).await.unwrap();
-    let reader = c.library.reader(&found.track);
-    let played = tokio::task::spawn_blocking(move || {
-        playback::play(reader, &index, 0, &mut NullSink::default()).unwrap()
-    })
+}
+
+impl iroh::protocol::ProtocolHandler for Liar {
+    async fn accept(
+        &self,
+        conn: iroh::endpoint::Connection,
+    ) -> Result<(), iroh::protocol::AcceptError> {
+        while self.answer(&conn).await.is_some() {}
+        Ok(())
+    }
+}
+
+/// The child process: serves the library in `dir` and prints its address until killed.
+async fn serve_until_killed(dir: &str) {
+    let library = Library::open(&DataDir::new(Some(dir.into()))).await.unwrap();
+    let transfer = Transfer::start(&[31; 32], LOOPBACK.parse().unwrap(), &library)
+        .await
+        .unwrap();
+    let addr = transfer.addr();
+    println!(
+        "{} {}",
+        ContentHash(*addr.id.as_bytes()),
+        addr.ip_addrs().next().unwrap()
+    );
+    std::future::pending::<()>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_killed_mid_stream_leaves_no_gap() {
+    if let Ok(dir) = std::env::var(CHILD_PROVIDER) {
+        serve_until_killed(&dir).await;
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let prepared = release(dir.path(), 24.0, 256_000);
+    let track = prepared.tracks[0].track.clone();
+    let doomed_dir = dir.path().join("doomed");
+    {
+        let library = Library::open(&DataDir::new(Some(doomed_dir.clone())))
+            .await
+            .unwrap();
+        library.add_release(&prepared).await.unwrap();
+        library.shutdown().await.unwrap();
+    }
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "transfer::a_provider_killed_mid_stream_leaves_no_gap",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_PROVIDER, &doomed_dir)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let doomed = {
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        // The harness prints the test's name first, on the same line.
+        let line = lines
+            .find_map(|l| l.ok().filter(|l| l.contains(" 127.0.0.1:")))
+            .unwrap();
+        let mut words = line.split_whitespace().rev();
+        let (addr, id) = (words.next().unwrap(), words.next().unwrap());
+        let id: ContentHash = id.parse().unwrap();
+        iroh::EndpointAddr::new(iroh::PublicKey::from_bytes(&id.0).unwrap())
+            .with_ip_addr(addr.parse().unwrap())
+    };
+    let (good_lib, good) = node(dir.path(), "good", 32).await;
+    good_lib.add_release(&prepared).await.unwrap();
+    let (lib, me) = node(dir.path(), "listener", 33).await;
+    lib.add_manifest(&prepared.manifest).unwrap();
+
+    let providers = vec![doomed.clone(), good.addr()];
+    let options = fetch::Options {
+        window: 3 * SEGMENT,
+        stall: Duration::from_millis(500),
+    };
+    let fetch = Fetch::start(
+        &me,
+        iroh_blobs::Hash::from(track.hash.0),
+        track.size,
+        providers.clone(),
+        options,
+    )
+    .await;
+    // Play at 4x real time (6 s); kill the doomed provider 1.5 s in, a quarter of the way.
+    let killer = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        child.kill().unwrap();
+        child.wait().unwrap();
+    });
+    let played = tokio::time::timeout(
+        Duration::from_secs(60),
+        play_fetch(&lib, &fetch, &providers, &me, &prepared, 4.0),
+    )
     .await
-    .unwrap();
-    assert_eq!(played.frames, 96_000, "2 s at 48 kHz");
-    for p in [b, c] {
-        p.net.shutdown().await;
-        p.transfer.shutdown(p.library).await.unwrap();
+    .unwrap_or_else(|_| panic!("playback hung: {:?}", fetch.report()));
+    killer.await.unwrap();
+    let report = fetch.finished().await.unwrap();
+
+    assert_eq!(played, reference(&good_lib, &prepared).await, "nothing lost, nothing repeated");
+    assert_eq!(report.underruns, 0, "playback never waited for data: no gap");
+    let of = |id| report.providers.iter().find(|p| p.id == id).unwrap();
+    let d = of(doomed.id);
+    assert!(d.segments > 0, "the doomed provider served before it died");
+    assert!(
+        matches!(d.outcome, Outcome::Stalled | Outcome::Failed(_)),
+        "{:?}",
+        d.outcome
+    );
+    assert!(d.bytes < track.size, "it died mid-stream");
+    assert!(of(good.addr().id).bytes > 0);
+    assert!(lib.has_blob(&track.hash).await.unwrap());
+    for t in [good, me] {
+        t.shutdown().await.unwrap();
     }
 }

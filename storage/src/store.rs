@@ -237,6 +237,38 @@ impl Store {
             .collect()
     }
 
+    /// Up to `limit` release ids in byte order, those after `after` (exclusive).
+    pub fn manifest_ids(
+        &self,
+        after: Option<&ContentHash>,
+        limit: usize,
+    ) -> Result<Vec<ContentHash>, Error> {
+        let start = match after {
+            Some(id) => {
+                let mut k = keys::manifest(id);
+                k.push(0);
+                k
+            }
+            None => keys::manifests(),
+        };
+        let end = {
+            let mut k = keys::manifests();
+            let last = k.len() - 1;
+            k[last] += 1;
+            k
+        };
+        self.db
+            .range(start..end)
+            .keys()
+            .take(limit)
+            .map(|k| {
+                let k = k.map_err(Error::db("scanning manifests"))?;
+                keys::id_at_end(&k)
+                    .ok_or_else(|| corrupt(&k, FieldError::new("manifest", "key too short")))
+            })
+            .collect()
+    }
+
     /// Stores a month's tally (its canonical encoding), replacing an earlier one.
     pub fn put_tally(&self, tally: &Tally) -> Result<(), Error> {
         self.db

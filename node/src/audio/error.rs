@@ -55,6 +55,9 @@ pub enum AudioError {
     /// An Ogg Opus stream is not valid.
     #[error("Ogg Opus stream: {0}")]
     Stream(String),
+    /// Playback was stopped by the listener (stop, skip or seek).
+    #[error("playback was stopped")]
+    Stopped,
     /// The sound device failed.
     #[error("sound output: {0}")]
     Device(String),

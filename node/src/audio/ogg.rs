@@ -139,7 +139,7 @@ pub fn read_head<R: Read + Seek>(stream: &mut R) -> Result<Head, AudioError> {
     let mut reader = PacketReader::new(stream);
     let packet = reader
         .read_packet()
-        .map_err(|e| AudioError::Stream(e.to_string()))?
+        .map_err(read_error)?
         .ok_or_else(|| AudioError::Stream("empty stream".to_string()))?;
     let d = &packet.data;
     if d.len() < 19 || &d[..8] != b"OpusHead" || d[8] != 1 || !(1..=2).contains(&d[9]) || d[18] != 0
@@ -168,6 +168,15 @@ pub fn packets<R: Read + Seek>(
     Ok(std::iter::from_fn(move || match reader.read_packet() {
         Ok(Some(p)) => Some(Ok(p.data)),
         Ok(None) => None,
-        Err(e) => Some(Err(AudioError::Stream(e.to_string()))),
+        Err(e) => Some(Err(read_error(e))),
     }))
+}
+
+/// The ogg crate's error, with the underlying I/O error spelt out (its own text says only
+/// "I/O error").
+fn read_error(e: ::ogg::OggReadError) -> AudioError {
+    match e {
+        ::ogg::OggReadError::ReadError(io) => AudioError::Stream(format!("reading: {io}")),
+        e => AudioError::Stream(e.to_string()),
+    }
 }

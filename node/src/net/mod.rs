@@ -29,6 +29,7 @@ use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, identify, noise, tcp, yamux};
 use nineten_protocol::key::{ContentHash, PublicKey};
+use nineten_protocol::manifest::SignedManifest;
 use nineten_protocol::month::Month;
 use nineten_protocol::receipt::{RECORD_LEN, SignedReceipt};
 use nineten_protocol::signature::{verify_all, verify_record};
@@ -47,8 +48,15 @@ pub const IDENTIFY_PROTOCOL: &str = "/9ten/id/1.0.0";
 pub const SYNC_PROTOCOL: StreamProtocol = StreamProtocol::new("/9ten/sync/1.0.0");
 /// Identify's agent string; ` iroh=<socket address>` follows when the node runs an endpoint.
 const AGENT: &str = concat!("9ten/", env!("CARGO_PKG_VERSION"));
-/// Largest gossip message accepted.
-pub const MAX_GOSSIP: usize = 2048;
+/// Largest gossip message accepted (a release manifest; receipts are exactly
+/// [`RECORD_LEN`] bytes).
+pub const MAX_GOSSIP: usize = 64 * 1024;
+/// The catalog topic: signed release manifests in their binary form.
+pub const CATALOG_TOPIC: &str = "9ten/catalog/v1";
+/// Most release ids in one catalog listing.
+const MAX_IDS: usize = 1024;
+/// Most manifests asked for in one request.
+const MAX_MANIFESTS: usize = 16;
 /// Most receipts in one reconciliation message.
 pub const MAX_RECEIPTS: usize = 2048;
 /// Most rounds of one reconciliation.
@@ -85,6 +93,16 @@ pub enum Event {
         /// How it arrived.
         via: Via,
     },
+    /// A release manifest new to this node was checked and stored.
+    Release(ContentHash),
+}
+
+/// The DHT key under which a listener's home node announces that it holds the listener's
+/// receipts (a listener key signs one month only).
+fn listener_key(listener: &PublicKey) -> kad::RecordKey {
+    let mut k = b"9ten/listener/v1\0".to_vec();
+    k.extend_from_slice(&listener.0);
+    kad::RecordKey::new(&blake3::hash(&k).as_bytes())
 }
 
 /// How a receipt arrived.
@@ -111,6 +129,10 @@ pub struct Stats {
     pub duplicates: u64,
     /// Receipts learnt through reconciliation.
     pub reconciled: u64,
+    /// Release manifests taken in (gossip or catalog catch-up).
+    pub releases: u64,
+    /// Release manifests refused (malformed or a bad signature).
+    pub releases_rejected: u64,
     /// Reconciliation payload bytes this node sent (summaries, keys and receipts; CBOR
     /// framing and transport overhead not counted).
     pub sync_bytes: u64,
@@ -139,6 +161,17 @@ pub enum SyncRequest {
     Fetch(#[serde(with = "serde_bytes")] Vec<u8>),
     /// Here are receipts you lack (binary forms, concatenated).
     Push(#[serde(with = "serde_bytes")] Vec<u8>),
+    /// List your release ids after this one.
+    CatalogIds(Option<ContentHash>),
+    /// Send me these release manifests.
+    Manifests(Vec<ContentHash>),
+    /// Send me a listener's receipts with a seq above this one.
+    ListenerReceipts {
+        /// The listener's (month) key.
+        listener: PublicKey,
+        /// Receipts after this seq (all if none).
+        after: Option<u64>,
+    },
 }
 
 /// A reconciliation response.
@@ -150,6 +183,10 @@ pub enum SyncResponse {
     Receipts(#[serde(with = "serde_bytes")] Vec<u8>),
     /// Received.
     Ack,
+    /// Release ids, in byte order.
+    CatalogIds(Vec<ContentHash>),
+    /// Release manifests (binary forms).
+    Manifests(Vec<serde_bytes::ByteBuf>),
 }
 
 /// Bytes of one range summary on the wire, as counted in [`Stats::sync_bytes`].
@@ -166,7 +203,7 @@ impl SyncResponse {
                 })
                 .sum::<usize>() as u64,
             Self::Receipts(b) => b.len() as u64,
-            Self::Ack => 0,
+            Self::Ack | Self::CatalogIds(_) | Self::Manifests(_) => 0,
         }
     }
 }
@@ -181,7 +218,11 @@ enum Command {
     Peers(oneshot::Sender<Vec<PeerId>>),
     Disconnect(PeerId, oneshot::Sender<()>),
     Provide(ContentHash, oneshot::Sender<Result<(), String>>),
+    StopProviding(ContentHash, oneshot::Sender<()>),
     Providers(ContentHash, oneshot::Sender<Vec<iroh::EndpointAddr>>),
+    PublishRelease(Box<SignedManifest>, oneshot::Sender<Result<(), String>>),
+    ProvideListener(PublicKey, oneshot::Sender<Result<(), String>>),
+    ListenerReceipts(PublicKey, oneshot::Sender<Vec<SignedReceipt>>),
     Shutdown,
 }
 
@@ -254,6 +295,39 @@ impl Client {
         self.ask(|tx| Command::Provide(blob, tx)).await
     }
 
+    /// Withdraws this node's provider record for `blob` (it no longer holds it).
+    pub async fn stop_providing(&self, blob: ContentHash) -> Result<(), Stopped> {
+        self.ask(|tx| Command::StopProviding(blob, tx)).await
+    }
+
+    /// Gossips a release manifest (already stored) on the catalog topic. Peers not reached
+    /// now get it when they next connect (catalog catch-up).
+    pub async fn publish_release(
+        &self,
+        manifest: SignedManifest,
+    ) -> Result<Result<(), String>, Stopped> {
+        self.ask(|tx| Command::PublishRelease(Box::new(manifest), tx))
+            .await
+    }
+
+    /// Announces in the DHT that this node holds `listener`'s receipts (it is their home node).
+    pub async fn provide_listener(
+        &self,
+        listener: PublicKey,
+    ) -> Result<Result<(), String>, Stopped> {
+        self.ask(|tx| Command::ProvideListener(listener, tx)).await
+    }
+
+    /// A listener's receipts as a reviewer finds them: the holders announced in the DHT are
+    /// asked, and what they send is checked (signature, listener); sorted by seq. Empty when
+    /// no holder is found.
+    pub async fn listener_receipts(
+        &self,
+        listener: PublicKey,
+    ) -> Result<Vec<SignedReceipt>, Stopped> {
+        self.ask(|tx| Command::ListenerReceipts(listener, tx)).await
+    }
+
     /// Providers of `blob` found in the DHT, as iroh addresses (those whose endpoint address
     /// this node has learnt), this node excluded: the first ones found, or none when the
     /// lookup ends without any.
@@ -299,7 +373,7 @@ pub struct Network {
     /// Valid receipts taken in but not yet handed to the writer.
     unstored: Vec<SignedReceipt>,
     sets: BTreeMap<Month, KeySet>,
-    syncs: HashMap<OutboundRequestId, (PeerId, Month, u32)>,
+    syncs: HashMap<OutboundRequestId, Pending>,
     stats: Stats,
     events: broadcast::Sender<Event>,
     sync_interval: Duration,
@@ -307,6 +381,27 @@ pub struct Network {
     endpoints: HashMap<PeerId, iroh::EndpointAddr>,
     /// Provider lookups under way: providers found so far, and who asked.
     lookups: HashMap<kad::QueryId, (HashSet<PeerId>, oneshot::Sender<Vec<iroh::EndpointAddr>>)>,
+    /// Lookups of listeners' receipts: the DHT query, then the holders' answers.
+    listener_lookups: HashMap<kad::QueryId, ListenerQuery>,
+    listener_queries: HashMap<u64, ListenerQuery>,
+    next_query: u64,
+}
+
+/// What an outgoing sync request was for.
+#[derive(Clone, Copy, Debug)]
+enum Pending {
+    Reconcile { month: Month, round: u32 },
+    Catalog,
+    Listener(u64),
+}
+
+/// A reviewer's lookup of a listener's receipts.
+#[derive(Debug)]
+struct ListenerQuery {
+    listener: PublicKey,
+    found: BTreeMap<Key, SignedReceipt>,
+    outstanding: usize,
+    tx: oneshot::Sender<Vec<SignedReceipt>>,
 }
 
 /// Starts the network for the node with identity `seed`; returns the client and the event
@@ -381,6 +476,11 @@ pub fn new(seed: &[u8; 32], config: Config, store: Store) -> Result<(Client, Net
         }
         sets.insert(*month, set);
     }
+    swarm
+        .behaviour_mut()
+        .gossipsub
+        .subscribe(&IdentTopic::new(CATALOG_TOPIC))
+        .map_err(|e| err(&e))?;
     swarm.listen_on(config.listen).map_err(|e| err(&e))?;
     for peer in config.peers {
         swarm
@@ -408,6 +508,9 @@ pub fn new(seed: &[u8; 32], config: Config, store: Store) -> Result<(Client, Net
             sync_interval: config.sync_interval,
             endpoints: HashMap::new(),
             lookups: HashMap::new(),
+            listener_lookups: HashMap::new(),
+            listener_queries: HashMap::new(),
+            next_query: 0,
         },
     ))
 }
@@ -542,6 +645,54 @@ impl Network {
                     .map_err(|e| e.to_string());
                 let _ = tx.send(result);
             }
+            Command::StopProviding(blob, tx) => {
+                self.swarm
+                    .behaviour_mut()
+                    .kad
+                    .stop_providing(&kad::RecordKey::new(&blob.0));
+                let _ = tx.send(());
+            }
+            Command::PublishRelease(manifest, tx) => {
+                let result = self
+                    .swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .publish(IdentTopic::new(CATALOG_TOPIC), manifest.to_bytes())
+                    .map(|_| ())
+                    .or_else(|e| match e {
+                        // Stored; peers get it by catalog catch-up when they connect.
+                        gossipsub::PublishError::NoPeersSubscribedToTopic
+                        | gossipsub::PublishError::Duplicate => Ok(()),
+                        e => Err(e.to_string()),
+                    });
+                let _ = tx.send(result);
+            }
+            Command::ProvideListener(listener, tx) => {
+                let result = self
+                    .swarm
+                    .behaviour_mut()
+                    .kad
+                    .start_providing(listener_key(&listener))
+                    .map(|_| ())
+                    .map_err(|e| e.to_string());
+                let _ = tx.send(result);
+            }
+            Command::ListenerReceipts(listener, tx) => {
+                let id = self
+                    .swarm
+                    .behaviour_mut()
+                    .kad
+                    .get_providers(listener_key(&listener));
+                self.listener_lookups.insert(
+                    id,
+                    ListenerQuery {
+                        listener,
+                        found: BTreeMap::new(),
+                        outstanding: 0,
+                        tx,
+                    },
+                );
+            }
             Command::Providers(blob, tx) => {
                 let id = self
                     .swarm
@@ -587,6 +738,14 @@ impl Network {
                 result: kad::QueryResult::GetProviders(result),
                 step,
                 ..
+            })) if self.listener_lookups.contains_key(&id) => {
+                self.on_listener_holders(id, result, step.last)
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
+                id,
+                result: kad::QueryResult::GetProviders(result),
+                step,
+                ..
             })) => self.on_providers(id, result, step.last),
             SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync(event),
             SwarmEvent::ConnectionEstablished {
@@ -595,6 +754,7 @@ impl Network {
                 ..
             } if num_established.get() == 1 => {
                 self.sync_with(peer_id);
+                self.ask_catalog(peer_id, None);
             }
             _ => {}
         }
@@ -625,8 +785,16 @@ impl Network {
         }
     }
 
-    /// Checks one gossip message: a receipt of the topic's month whose signature verifies.
+    /// Checks one gossip message: a release manifest on the catalog topic, or a receipt of
+    /// the topic's month, whose signature verifies.
     fn check_gossip(&mut self, topic: &gossipsub::TopicHash, data: &[u8]) -> MessageAcceptance {
+        if *topic == IdentTopic::new(CATALOG_TOPIC).hash() {
+            return match self.take_manifest(data) {
+                Some(true) => MessageAcceptance::Accept,
+                Some(false) => MessageAcceptance::Ignore,
+                None => MessageAcceptance::Reject,
+            };
+        }
         let month = self
             .sets
             .keys()
@@ -656,6 +824,136 @@ impl Network {
         }
         self.take_in(vec![receipt], Via::Gossip);
         MessageAcceptance::Accept
+    }
+
+    /// Checks and stores a release manifest: `Some(true)` if new, `Some(false)` if known,
+    /// `None` if refused (counted).
+    fn take_manifest(&mut self, bytes: &[u8]) -> Option<bool> {
+        let manifest = (bytes.len() <= MAX_GOSSIP)
+            .then(|| SignedManifest::from_bytes(bytes).ok())
+            .flatten()
+            .filter(verify_record);
+        let Some(manifest) = manifest else {
+            self.stats.releases_rejected += 1;
+            return None;
+        };
+        let id = manifest.id();
+        match self.store.manifest(&id) {
+            Ok(Some(_)) => return Some(false),
+            Ok(None) => {}
+            Err(e) => {
+                warn!("reading the catalog failed: {e}");
+                return Some(false);
+            }
+        }
+        if let Err(e) = self.store.put_manifest(&manifest) {
+            warn!("storing a release manifest failed: {e}");
+            return Some(false);
+        }
+        self.stats.releases += 1;
+        let _ = self.events.send(Event::Release(id));
+        Some(true)
+    }
+
+    /// Asks a peer for its release ids (catalog catch-up).
+    fn ask_catalog(&mut self, peer: PeerId, after: Option<ContentHash>) {
+        let id = self
+            .swarm
+            .behaviour_mut()
+            .sync
+            .send_request(&peer, SyncRequest::CatalogIds(after));
+        self.syncs.insert(id, Pending::Catalog);
+    }
+
+    /// Fetches the releases among `ids` this node lacks, and asks for the next page.
+    fn follow_catalog(&mut self, peer: PeerId, ids: Vec<ContentHash>) {
+        let missing: Vec<ContentHash> = ids
+            .iter()
+            .take(MAX_IDS)
+            .filter(|id| matches!(self.store.manifest(id), Ok(None)))
+            .copied()
+            .collect();
+        for chunk in missing.chunks(MAX_MANIFESTS) {
+            let id = self
+                .swarm
+                .behaviour_mut()
+                .sync
+                .send_request(&peer, SyncRequest::Manifests(chunk.to_vec()));
+            self.syncs.insert(id, Pending::Catalog);
+        }
+        if ids.len() == MAX_IDS {
+            self.ask_catalog(peer, ids.last().copied());
+        }
+    }
+
+    /// The DHT found (some) holders of a listener's receipts: ask them.
+    fn on_listener_holders(&mut self, id: kad::QueryId, result: kad::GetProvidersResult, last: bool) {
+        let (holders, ended) = match result {
+            Ok(kad::GetProvidersOk::FoundProviders { providers, .. }) => (providers, last),
+            Ok(kad::GetProvidersOk::FinishedWithNoAdditionalRecord { .. }) | Err(_) => {
+                (HashSet::new(), true)
+            }
+        };
+        let me = *self.swarm.local_peer_id();
+        let holders: Vec<PeerId> = holders.into_iter().filter(|p| *p != me).collect();
+        if holders.is_empty() && !ended {
+            return;
+        }
+        let Some(mut query) = self.listener_lookups.remove(&id) else {
+            return;
+        };
+        if ended && holders.is_empty() {
+            let _ = query.tx.send(Vec::new());
+            return;
+        }
+        let n = self.next_query;
+        self.next_query += 1;
+        for peer in &holders {
+            let request = SyncRequest::ListenerReceipts {
+                listener: query.listener,
+                after: None,
+            };
+            let rid = self.swarm.behaviour_mut().sync.send_request(peer, request);
+            self.syncs.insert(rid, Pending::Listener(n));
+            query.outstanding += 1;
+        }
+        self.listener_queries.insert(n, query);
+    }
+
+    /// A holder answered (or failed to): keep its valid receipts of the listener, ask for the
+    /// next page, answer the reviewer once every holder is done.
+    fn on_listener_page(&mut self, n: u64, peer: Option<PeerId>, bytes: &[u8]) {
+        let receipts = if bytes.is_empty() {
+            Vec::new()
+        } else {
+            self.check_batch(bytes)
+        };
+        let Some(query) = self.listener_queries.get_mut(&n) else {
+            return;
+        };
+        let full = bytes.len() / RECORD_LEN == MAX_RECEIPTS;
+        let mut last = None;
+        for r in receipts {
+            if r.receipt.listener == query.listener {
+                last = Some(r.receipt.seq);
+                query.found.insert(key_of(&r), r);
+            }
+        }
+        match (peer, full, last) {
+            (Some(peer), true, Some(after)) => {
+                let request = SyncRequest::ListenerReceipts {
+                    listener: query.listener,
+                    after: Some(after),
+                };
+                let rid = self.swarm.behaviour_mut().sync.send_request(&peer, request);
+                self.syncs.insert(rid, Pending::Listener(n));
+            }
+            _ => query.outstanding -= 1,
+        }
+        if query.outstanding == 0 {
+            let query = self.listener_queries.remove(&n).expect("looked up above");
+            let _ = query.tx.send(query.found.into_values().collect());
+        }
     }
 
     /// Adds receipts already checked to the key sets and queues the new ones for storage;
@@ -728,7 +1026,7 @@ impl Network {
             ranges,
         };
         let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
-        self.syncs.insert(id, (peer, month, round));
+        self.syncs.insert(id, Pending::Reconcile { month, round });
     }
 
     fn on_sync(&mut self, event: request_response::Event<SyncRequest, SyncResponse>) {
@@ -758,16 +1056,30 @@ impl Network {
                     },
                 ..
             } => {
-                let Some((_, month, round)) = self.syncs.remove(&request_id) else {
+                let Some(pending) = self.syncs.remove(&request_id) else {
                     return;
                 };
-                match response {
-                    SyncResponse::Ranges(replies) => self.follow(peer, month, round, &replies),
-                    SyncResponse::Receipts(bytes) => {
+                match (pending, response) {
+                    (Pending::Reconcile { month, round }, SyncResponse::Ranges(replies)) => {
+                        self.follow(peer, month, round, &replies)
+                    }
+                    (Pending::Reconcile { .. }, SyncResponse::Receipts(bytes)) => {
                         let receipts = self.check_batch(&bytes);
                         self.take_in(receipts, Via::Reconciliation);
                     }
-                    SyncResponse::Ack => {}
+                    (Pending::Catalog, SyncResponse::CatalogIds(ids)) => {
+                        self.follow_catalog(peer, ids)
+                    }
+                    (Pending::Catalog, SyncResponse::Manifests(manifests)) => {
+                        for m in manifests.iter().take(MAX_MANIFESTS) {
+                            self.take_manifest(m);
+                        }
+                    }
+                    (Pending::Listener(n), SyncResponse::Receipts(bytes)) => {
+                        self.on_listener_page(n, Some(peer), &bytes)
+                    }
+                    (Pending::Listener(n), _) => self.on_listener_page(n, None, &[]),
+                    _ => {}
                 }
             }
             Event::OutboundFailure {
@@ -776,8 +1088,10 @@ impl Network {
                 peer,
                 ..
             } => {
-                self.syncs.remove(&request_id);
-                debug!(%peer, "reconciliation request failed: {error}");
+                if let Some(Pending::Listener(n)) = self.syncs.remove(&request_id) {
+                    self.on_listener_page(n, None, &[]);
+                }
+                debug!(%peer, "sync request failed: {error}");
             }
             _ => {}
         }
@@ -807,6 +1121,30 @@ impl Network {
                 let receipts = self.check_batch(&bytes);
                 self.take_in(receipts, Via::Reconciliation);
                 SyncResponse::Ack
+            }
+            SyncRequest::CatalogIds(after) => SyncResponse::CatalogIds(
+                self.store
+                    .manifest_ids(after.as_ref(), MAX_IDS)
+                    .unwrap_or_default(),
+            ),
+            SyncRequest::Manifests(ids) => SyncResponse::Manifests(
+                ids.iter()
+                    .take(MAX_MANIFESTS)
+                    .filter_map(|id| self.store.manifest(id).ok().flatten())
+                    .map(|m| serde_bytes::ByteBuf::from(m.to_bytes()))
+                    .collect(),
+            ),
+            SyncRequest::ListenerReceipts { listener, after } => {
+                let mut out = Vec::new();
+                let receipts = self.store.receipts_of_listener(&listener).unwrap_or_default();
+                for r in receipts
+                    .iter()
+                    .filter(|r| after.is_none_or(|a| r.receipt.seq > a))
+                    .take(MAX_RECEIPTS)
+                {
+                    out.extend_from_slice(&r.to_bytes());
+                }
+                SyncResponse::Receipts(out)
             }
         }
     }
@@ -854,7 +1192,7 @@ impl Network {
                 .behaviour_mut()
                 .sync
                 .send_request(&peer, SyncRequest::Fetch(keys.concat()));
-            self.syncs.insert(id, (peer, month, round));
+            self.syncs.insert(id, Pending::Reconcile { month, round });
         }
         for keys in step.push.chunks(MAX_RECEIPTS) {
             let mut bytes = Vec::with_capacity(keys.len() * RECORD_LEN);
@@ -869,7 +1207,7 @@ impl Network {
                     .behaviour_mut()
                     .sync
                     .send_request(&peer, SyncRequest::Push(bytes));
-                self.syncs.insert(id, (peer, month, round));
+                self.syncs.insert(id, Pending::Reconcile { month, round });
             }
         }
         if !step.next.is_empty() && round + 1 < MAX_ROUNDS {
