@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use crate::audio::sink::{DeviceSink, NullSink, Sink, WavSink};
+use crate::audio::sink::{ClockedSink, DeviceSink, NullSink, Sink, WavSink};
 use crate::audio::{AudioError, playback};
 use crate::config::DataDir;
 use crate::fetch::{self, Fetch, Outcome};
@@ -83,6 +83,11 @@ pub enum SinkSpec {
     Device,
     /// A WAV file.
     Wav(PathBuf),
+    /// Discarded, but at `speed` times real time (a listener simulated without sound).
+    Clocked {
+        /// How many times faster than real time.
+        speed: u32,
+    },
 }
 
 impl SinkSpec {
@@ -91,6 +96,7 @@ impl SinkSpec {
             Self::Null => Box::new(NullSink::default()),
             Self::Device => Box::new(DeviceSink::open(channels)?),
             Self::Wav(path) => Box::new(WavSink::create(path, channels)?),
+            Self::Clocked { speed } => Box::new(ClockedSink::new(channels, *speed)),
         })
     }
 }
@@ -512,7 +518,8 @@ impl Node {
     ) -> Result<u64, Error> {
         let started = Instant::now();
         let found = self.library.find_track(query)?;
-        if let Some(current) = self.lock_player().current {
+        let current = self.lock_player().current;
+        if let Some(current) = current {
             self.stop_session(current).await;
         }
         let track = found.track.clone();
@@ -569,11 +576,13 @@ impl Node {
             let listen = node
                 .run_session(session, found, from_ms, sink, index, fetch, stop, started)
                 .await;
-            let _ = tx.send(Some(listen));
-            let mut player = node.lock_player();
-            if player.current == Some(session) {
-                player.current = None;
+            {
+                let mut player = node.lock_player();
+                if player.current == Some(session) {
+                    player.current = None;
+                }
             }
+            let _ = tx.send(Some(listen));
         });
         Ok(session)
     }
@@ -637,31 +646,45 @@ impl Node {
             None
         };
 
-        let (shares, underruns) = match &fetch {
-            Some(f) => {
-                // A listen that reached the end lets the fetch complete the track.
-                let report = if ending == Ending::End {
-                    tokio::time::timeout(Duration::from_secs(10), f.finished())
-                        .await
-                        .ok()
-                        .and_then(Result::ok)
-                        .unwrap_or_else(|| f.report())
-                } else {
-                    f.report()
-                };
-                let complete = report.complete;
-                if let Err(e) = cache::played(
-                    &self.library,
-                    &self.net,
-                    &track,
-                    complete,
-                    self.cache_limit,
-                    now_ms(),
-                )
-                .await
-                {
-                    warn!("cache bookkeeping failed: {e}");
-                }
+        // A listen that reached the end lets the fetch complete the track.
+        let report = match &fetch {
+            Some(f) if ending == Ending::End => Some(
+                tokio::time::timeout(Duration::from_secs(10), f.finished())
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                    .unwrap_or_else(|| f.report()),
+            ),
+            Some(f) => Some(f.report()),
+            None => None,
+        };
+        // Fetched now, or earlier and played again from the cache.
+        let in_cache = report.is_some()
+            || self
+                .library
+                .store()
+                .cached()
+                .is_ok_and(|c| c.iter().any(|e| e.blob == track.hash));
+        if in_cache {
+            let complete = match &report {
+                Some(r) => r.complete,
+                None => true,
+            };
+            let kept = cache::played(
+                &self.library,
+                &self.net,
+                &track,
+                complete,
+                self.cache_limit,
+                now_ms(),
+            )
+            .await;
+            if let Err(e) = kept {
+                warn!("cache bookkeeping failed: {e}");
+            }
+        }
+        let (shares, underruns) = match report {
+            Some(report) => {
                 let shares = report
                     .providers
                     .iter()

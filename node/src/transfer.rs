@@ -27,6 +27,9 @@ use crate::library::Library;
 /// must not stall a fetch for QUIC's default 30 s).
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// How long a provider has to answer a connection attempt.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// The node's iroh endpoint, serving its blobs; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Transfer {
@@ -105,12 +108,17 @@ impl Transfer {
         if let Some(conn) = open.filter(|c| c.close_reason().is_none()) {
             return Ok(conn);
         }
-        let conn = self
+        let connect = self
             .inner
             .router
             .endpoint()
-            .connect(addr, iroh_blobs::ALPN)
+            .connect(addr, iroh_blobs::ALPN);
+        let conn = tokio::time::timeout(CONNECT_TIMEOUT, connect)
             .await
+            .map_err(|_| Error::Blobs {
+                op: "connecting to a provider",
+                reason: format!("no answer within {CONNECT_TIMEOUT:?}"),
+            })?
             .map_err(|e| Error::Blobs {
                 op: "connecting to a provider",
                 reason: e.to_string(),
