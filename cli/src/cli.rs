@@ -12,6 +12,8 @@ use nineten_protocol::month::Month;
 #[derive(Parser, Debug)]
 #[command(name = "9ten", version, propagate_version = true, max_term_width = 100)]
 #[command(after_help = "Start here:
+  9ten testnet
+  9ten node run --peer /ip4/127.0.0.1/tcp/4001/p2p/12D3Koo…
   9ten example-month --out example-month
   9ten tally --month 2026-10 --receipts example-month/receipts.jsonl \\
       --subscriptions example-month/subscriptions.jsonl --carry example-month/carry.json
@@ -42,8 +44,40 @@ pub(crate) enum Command {
     /// Import an artist's audio files (WAV, FLAC, MP3, Ogg Vorbis) as a release: encode each
     /// to Ogg Opus on all cores, sign the release manifest, store everything in the node.
     Import(ImportArgs),
-    /// Play a track from the node's library (by its hash, or the first characters of it).
+    /// Run a node, or ask the running one how it is or to stop.
+    #[command(subcommand)]
+    Node(NodeCommand),
+    /// Announce a stored release to the network: the node provides every track in the DHT
+    /// and gossips the signed manifest to every node's catalog.
+    Publish {
+        /// The release id (or a unique prefix of at least 4 hex characters).
+        release: String,
+    },
+    /// List the releases this node knows of (its own and those gossiped to it).
+    Catalog,
+    /// Search the catalog: releases and tracks whose artist, title or track title contain
+    /// every word.
+    Search {
+        /// The words to look for (case ignored).
+        #[arg(required = true)]
+        words: Vec<String>,
+    },
+    /// Play a track (by its hash, or the first characters of it): from this node's library,
+    /// or streamed from the peers that hold it. The listen's receipt is signed when it ends.
     Play(PlayArgs),
+    /// Stop what the running node plays (its listen ends and gets its receipt).
+    Stop,
+    /// Move playback on the running node to another point (the listen so far ends).
+    Seek {
+        /// Seconds into the track.
+        seconds: f64,
+    },
+    /// A listener's receipts (by month key), found through the DHT, as JSON lines: what a
+    /// reviewer checks.
+    Receipts {
+        /// The listener's key for the month.
+        listener: PublicKey,
+    },
     /// Write a track's Ogg Opus stream to a file any player opens.
     Export {
         /// The track's hash (or a unique prefix of at least 4 hex characters).
@@ -58,6 +92,37 @@ pub(crate) enum Command {
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum NodeCommand {
+    /// Run this node until Ctrl-C (or `9ten node stop`): serve its releases and cache, take
+    /// part in the DHT and gossip, and answer the other commands.
+    Run(NodeRunArgs),
+    /// Show the running node's identity, addresses and holdings.
+    Status,
+    /// Stop the running node.
+    Stop,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct NodeRunArgs {
+    /// libp2p listen address [default: /ip4/127.0.0.1/tcp/0, or the config file's].
+    #[arg(long, value_name = "MULTIADDR")]
+    pub(crate) listen: Option<String>,
+    /// iroh (QUIC) socket address [default: 127.0.0.1:0, or the config file's].
+    #[arg(long, value_name = "IP:PORT")]
+    pub(crate) iroh: Option<std::net::SocketAddr>,
+    /// A peer to connect to, `/ip4/…/tcp/…/p2p/<peer id>` (as `9ten node status` prints);
+    /// repeat for more. Added to the config file's peers.
+    #[arg(long = "peer", value_name = "MULTIADDR")]
+    pub(crate) peers: Vec<String>,
+    /// Most megabytes of streamed tracks to keep in the cache.
+    #[arg(long, value_name = "MB")]
+    pub(crate) cache_mb: Option<u64>,
+    /// Port of the control API on 127.0.0.1 [default: any free port].
+    #[arg(long, value_name = "PORT", default_value_t = 0)]
+    pub(crate) control_port: u16,
 }
 
 #[derive(Subcommand, Debug)]

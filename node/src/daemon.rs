@@ -796,6 +796,13 @@ impl Node {
         self.play(&track.to_string(), to_ms, sink).await
     }
 
+    /// Writes a track's Ogg Opus stream (held here) to `path`; returns its title and size.
+    pub async fn export(&self, query: &str, path: &std::path::Path) -> Result<(String, u64), Error> {
+        let found = self.library.find_track(query)?;
+        let size = self.library.export(&found.track, path).await?;
+        Ok((found.track.title, size))
+    }
+
     /// A listener's receipts, found through the DHT (as a reviewer finds them).
     pub async fn listener_receipts(
         &self,

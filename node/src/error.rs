@@ -49,6 +49,9 @@ pub enum Error {
     /// The node's identity could not be loaded.
     #[error("node identity: {0}")]
     Identity(String),
+    /// The control API failed, or the node answered with an error.
+    #[error("{0}")]
+    Control(String),
     /// The network failed.
     #[error("network: {0}")]
     Network(String),

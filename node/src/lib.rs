@@ -17,6 +17,7 @@
 pub mod audio;
 mod cache;
 pub mod config;
+pub mod control;
 pub mod daemon;
 pub mod error;
 pub mod fetch;

@@ -8,11 +8,11 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use nineten_node::audio::encode::Settings;
 use nineten_node::config::DataDir;
 use nineten_node::import::{self, Release, Stage};
-use nineten_node::library::Library;
 use nineten_protocol::identity::Secret;
 use nineten_storage::keyfile;
 
 use crate::cli::ImportArgs;
+use crate::cmd::node::with_node;
 
 pub(crate) fn run(data_dir: &DataDir, args: &ImportArgs) -> Result<ExitCode> {
     let Secret::Artist(artist) = keyfile::read(&args.artist_key)? else {
@@ -63,15 +63,9 @@ pub(crate) fn run(data_dir: &DataDir, args: &ImportArgs) -> Result<ExitCode> {
     }
     let prepared = prepared.context("import failed; nothing was stored")?;
 
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    let id = runtime
-        .block_on(async {
-            let library = Library::open(data_dir).await?;
-            let id = library.add_release(&prepared).await;
-            library.shutdown().await?;
-            id
-        })
+    let entry = with_node(data_dir, async |s| Ok(s.client.add_release(&prepared).await?))
         .context("import failed; nothing was stored")?;
+    let id = entry.release;
 
     let m = &prepared.manifest.manifest;
     println!(

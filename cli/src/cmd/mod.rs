@@ -1,8 +1,10 @@
 //! One module per command; `run` dispatches.
 
+mod catalog;
 mod example;
 mod import;
 mod key;
+mod node;
 mod play;
 mod receipt;
 mod subscription;
@@ -13,9 +15,10 @@ use std::process::ExitCode;
 use anyhow::Result;
 use nineten_node::config::DataDir;
 
-use crate::cli::{Cli, Command, KeyCommand, ReceiptCommand, SubscriptionCommand};
+use crate::cli::{Cli, Command, KeyCommand, NodeCommand, ReceiptCommand, SubscriptionCommand};
 
 pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
+    let data_dir = DataDir::new(cli.data_dir);
     match cli.command {
         Command::Key(KeyCommand::New { out, kind }) => key::new(&out, kind),
         Command::Key(KeyCommand::Show { file, month }) => key::show(&file, month),
@@ -29,8 +32,17 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         }) => subscription::sign(&key, listener, month, payment_ref),
         Command::Tally(args) => tally::run(&args),
         Command::ExampleMonth { out } => example::run(&out),
-        Command::Import(args) => import::run(&DataDir::new(cli.data_dir), &args),
-        Command::Play(args) => play::run(&DataDir::new(cli.data_dir), &args),
-        Command::Export { track, file } => play::export(&DataDir::new(cli.data_dir), &track, &file),
+        Command::Import(args) => import::run(&data_dir, &args),
+        Command::Node(NodeCommand::Run(args)) => node::run(&data_dir, &args),
+        Command::Node(NodeCommand::Status) => node::status(&data_dir),
+        Command::Node(NodeCommand::Stop) => node::stop(&data_dir),
+        Command::Publish { release } => catalog::publish(&data_dir, &release),
+        Command::Catalog => catalog::catalog(&data_dir),
+        Command::Search { words } => catalog::search(&data_dir, &words),
+        Command::Play(args) => play::run(&data_dir, &args),
+        Command::Stop => play::stop(&data_dir),
+        Command::Seek { seconds } => play::seek(&data_dir, seconds),
+        Command::Receipts { listener } => play::receipts(&data_dir, &listener),
+        Command::Export { track, file } => play::export(&data_dir, &track, &file),
     }
 }

@@ -1,85 +1,126 @@
-//! `9ten play` and `9ten export`.
+//! `9ten play`, `stop`, `seek`, `export` and `receipts`: through the running node (or one
+//! started for the command).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use nineten_node::audio::playback;
-use nineten_node::audio::sink::{DeviceSink, NullSink, Sink, WavSink};
 use nineten_node::config::DataDir;
-use nineten_node::library::Library;
+use nineten_node::control::PlayRequest;
+use nineten_node::daemon::{Ending, Listen, SinkSpec};
+use nineten_protocol::key::PublicKey;
 
 use crate::cli::{PlayArgs, SinkKind};
+use crate::cmd::node::{Session, with_node};
+
+fn absolute(path: &Path) -> Result<PathBuf> {
+    std::path::absolute(path).with_context(|| format!("{}: cannot make it absolute", path.display()))
+}
+
+fn seconds_to_ms(seconds: f64, what: &str) -> Result<u64> {
+    if !seconds.is_finite() || seconds < 0.0 {
+        bail!("{what} must be a number of seconds, 0 or more");
+    }
+    Ok((seconds * 1000.0) as u64)
+}
 
 pub(crate) fn run(data_dir: &DataDir, args: &PlayArgs) -> Result<ExitCode> {
-    let started = Instant::now();
-    if !args.from.is_finite() || args.from < 0.0 {
-        bail!("--from must be a number of seconds, 0 or more");
-    }
-    let from_ms = (args.from * 1000.0) as u64;
-    let (out, sink_kind) = (args.out.clone(), args.sink);
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    runtime.block_on(async {
-        let library = Library::open(data_dir).await?;
-        let opened = started.elapsed();
-        let result = async {
-            let found = library.find_track(&args.track)?;
-            let index = library.seek_index(&found.track).await?;
-            let reader = library.reader(&found.track);
-            let channels = u16::from(found.track.channels);
-            eprintln!(
-                "playing {}. {} by {} from {:.1} s",
-                found.track.number, found.track.title, found.release.manifest.artist_name, args.from
-            );
-            // Decoding blocks (it reads the blob store through a blocking reader, and waits
-            // for the sound device): it runs on a thread of its own.
-            let loaded = started.elapsed();
-            let played = tokio::task::spawn_blocking(move || -> Result<_> {
-                let mut sink: Box<dyn Sink> = match (&out, sink_kind) {
-                    (Some(path), _) => Box::new(WavSink::create(path, channels)?),
-                    (None, SinkKind::Null) => Box::new(NullSink::default()),
-                    (None, SinkKind::Device) => Box::new(DeviceSink::open(channels)?),
-                };
-                let played = playback::play(reader, &index, from_ms, sink.as_mut())?;
-                sink.finish()?;
-                Ok(played)
-            })
-            .await
-            .context("the playback thread failed")??;
-            anyhow::Ok((played, loaded))
+    let from_ms = seconds_to_ms(args.from, "--from")?;
+    let sink = match (&args.out, args.sink) {
+        (Some(path), _) => SinkSpec::Wav(absolute(path)?),
+        (None, SinkKind::Null) => SinkSpec::Null,
+        (None, SinkKind::Device) => SinkSpec::Device,
+    };
+    let request = PlayRequest {
+        track: args.track.clone(),
+        from_ms,
+        sink,
+    };
+    let listen = with_node(data_dir, async |s| {
+        let session = s.client.play(&request).await?;
+        // Ctrl-C stops the listen (which still gets its receipt).
+        tokio::select! {
+            listen = s.client.wait(session) => Ok(listen?),
+            _ = tokio::signal::ctrl_c() => {
+                s.client.stop().await?;
+                Ok(s.client.wait(session).await?)
+            }
         }
-        .await;
-        library.shutdown().await?;
-        let (played, loaded) = result?;
-        // Time to first audio: from the command's start, and from the library being open (a
-        // running node keeps it open).
-        let first = played.first_sample.map(|d| loaded + d);
-        eprintln!(
-            "played {:.1} s; first sample {} after the command started ({} after the library was open)",
-            played.frames as f64 / 48_000.0,
-            first.map_or("never".to_string(), |d| format!("{:.1} ms", d.as_secs_f64() * 1000.0)),
-            first.map_or("never".to_string(), |d| format!("{:.1} ms", (d - opened).as_secs_f64() * 1000.0)),
-        );
-        anyhow::Ok(())
     })?;
+    report(&listen)
+}
+
+fn report(listen: &Listen) -> Result<ExitCode> {
+    if let Ending::Failed(reason) = &listen.ending {
+        bail!("playing {} failed: {reason}", listen.title);
+    }
+    let from = if listen.local {
+        "from this node".to_string()
+    } else {
+        let total: u64 = listen.shares.iter().map(|s| s.bytes).sum();
+        let peers = listen.shares.iter().filter(|s| s.bytes > 0).count();
+        format!("streamed from {peers} peer(s), {:.1} MB", total as f64 / 1e6)
+    };
+    eprintln!(
+        "played {:.1} s of {} by {} ({from}); first sample {} after the request{}",
+        f64::from(listen.listened_ms) / 1000.0,
+        listen.title,
+        listen.artist_name,
+        listen
+            .first_sample_ms
+            .map_or("never".to_string(), |ms| format!("{ms:.1} ms")),
+        if listen.ending == Ending::Stopped { "; stopped" } else { "" },
+    );
+    if let Some(receipt) = &listen.receipt {
+        println!("{receipt}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn stop(data_dir: &DataDir) -> Result<ExitCode> {
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let listen = runtime.block_on(async {
+        anyhow::Ok(Session::running(data_dir).await?.stop().await?)
+    })?;
+    match listen {
+        Some(listen) => report(&listen),
+        None => {
+            eprintln!("nothing is playing");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+pub(crate) fn seek(data_dir: &DataDir, seconds: f64) -> Result<ExitCode> {
+    let to_ms = seconds_to_ms(seconds, "the position")?;
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let session = runtime.block_on(async {
+        anyhow::Ok(Session::running(data_dir).await?.seek(to_ms).await?)
+    })?;
+    eprintln!("playing from {seconds:.1} s (session {session})");
     Ok(ExitCode::SUCCESS)
 }
 
 pub(crate) fn export(data_dir: &DataDir, track: &str, file: &Path) -> Result<ExitCode> {
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    let (title, size) = runtime.block_on(async {
-        let library = Library::open(data_dir).await?;
-        let result = match library.find_track(track) {
-            Ok(found) => library
-                .export(&found.track, file)
-                .await
-                .map(|size| (found.track.title, size)),
-            Err(e) => Err(e),
-        };
-        library.shutdown().await?;
-        anyhow::Ok(result?)
-    })?;
-    println!("wrote {title} to {} ({size} bytes)", file.display());
+    let path = absolute(file)?;
+    let exported = with_node(data_dir, async |s| Ok(s.client.export(track, &path).await?))?;
+    println!(
+        "wrote {} to {} ({} bytes)",
+        exported.title,
+        file.display(),
+        exported.bytes
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn receipts(data_dir: &DataDir, listener: &PublicKey) -> Result<ExitCode> {
+    let found = with_node(data_dir, async |s| Ok(s.client.receipts(listener).await?))?;
+    if found.is_empty() {
+        eprintln!("no receipts of {listener} were found");
+        return Ok(ExitCode::from(1));
+    }
+    for r in &found {
+        println!("{r}");
+    }
     Ok(ExitCode::SUCCESS)
 }

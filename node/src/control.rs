@@ -1,0 +1,611 @@
+//! The control API: how `9ten` commands talk to a running node. HTTP/1.1 with JSON on
+//! 127.0.0.1 only, every request carrying `Authorization: Bearer <token>`. The node writes its
+//! address and a fresh random token to `control.json` in its data directory (mode 0600, so
+//! only the user who runs it can read it) and removes the file when it stops.
+//!
+//! | method | path | body → answer |
+//! |---|---|---|
+//! | GET | `/v1/status` | → [`Status`] |
+//! | GET | `/v1/catalog` | → [`CatalogEntry`]s |
+//! | GET | `/v1/search?q=TEXT` | → [`CatalogEntry`]s |
+//! | POST | `/v1/releases` | a release upload (below) → [`CatalogEntry`] |
+//! | POST | `/v1/publish` | `{"release"}` → [`CatalogEntry`] |
+//! | POST | `/v1/play` | `{"track","from_ms","sink"}` → `{"session"}` |
+//! | GET | `/v1/listens/{session}` | → [`Listen`], once it has ended |
+//! | POST | `/v1/stop` | → [`Listen`] or `null` |
+//! | POST | `/v1/seek` | `{"to_ms"}` → `{"session"}` |
+//! | POST | `/v1/export` | `{"track","path"}` → `{"title","bytes"}` |
+//! | GET | `/v1/receipts/{listener}` | → receipts (JSON objects), found through the DHT |
+//! | POST | `/v1/shutdown` | → `{}`; the node stops |
+//!
+//! Errors answer 4xx or 5xx with `{"error": "…"}`. A release upload is binary: the manifest's
+//! binary form prefixed by its length (u32, big-endian), then for each track its Ogg Opus
+//! stream and its seek index, each prefixed by its length (u64, big-endian).
+
+use std::fs;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::{Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client as HttpClient;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use nineten_protocol::key::{ContentHash, PublicKey};
+use nineten_protocol::manifest::SignedManifest;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use crate::Error;
+use crate::config::DataDir;
+use crate::daemon::{CatalogEntry, Listen, Node, SinkSpec, Status};
+use crate::import::{PreparedRelease, PreparedTrack};
+
+/// Largest release upload accepted.
+pub const MAX_UPLOAD: usize = 4 << 30;
+
+/// What `control.json` holds.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ControlFile {
+    /// Where the API listens.
+    pub addr: SocketAddr,
+    /// The bearer token.
+    pub token: String,
+}
+
+fn control_path(dir: &DataDir) -> PathBuf {
+    dir.path().join("control.json")
+}
+
+/// A play request.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PlayRequest {
+    /// The track's hash or the start of it.
+    pub track: String,
+    /// Where to start, in the track.
+    #[serde(default)]
+    pub from_ms: u64,
+    /// Where the audio goes.
+    pub sink: SinkSpec,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct SessionReply {
+    session: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct PublishRequest {
+    release: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ExportRequest {
+    track: String,
+    path: PathBuf,
+}
+
+/// What an export wrote.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Exported {
+    /// The track's title.
+    pub title: String,
+    /// Bytes written.
+    pub bytes: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct SeekRequest {
+    to_ms: u64,
+}
+
+#[derive(Debug, Deserialize)]
+struct SearchQuery {
+    q: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ErrorReply {
+    error: String,
+}
+
+/// An API error: a status and a message.
+struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(ErrorReply { error: self.1 })).into_response()
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        let status = match &e {
+            Error::UnknownTrack(_)
+            | Error::UnknownRelease(_)
+            | Error::UnknownSession(_)
+            | Error::NothingPlaying => StatusCode::NOT_FOUND,
+            Error::AmbiguousTrack(_) | Error::Manifest(_) | Error::Damaged { .. } => {
+                StatusCode::BAD_REQUEST
+            }
+            Error::NoProviders(_) => StatusCode::BAD_GATEWAY,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        Self(status, e.to_string())
+    }
+}
+
+type ApiResult<T> = Result<Json<T>, ApiError>;
+
+#[derive(Clone)]
+struct Api {
+    node: Arc<Node>,
+    token: Arc<str>,
+    stop: watch::Sender<bool>,
+}
+
+/// A running control API.
+#[derive(Debug)]
+pub struct Server {
+    addr: SocketAddr,
+    file: PathBuf,
+    stopped: watch::Receiver<bool>,
+    stop: watch::Sender<bool>,
+}
+
+impl Server {
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Waits until a client asks the node to shut down.
+    pub async fn shutdown_requested(&self) {
+        let mut stopped = self.stopped.clone();
+        let _ = stopped.wait_for(|s| *s).await;
+    }
+
+    /// Stops serving and removes `control.json`.
+    pub fn close(self) {
+        let _ = self.stop.send(true);
+        if let Err(e) = fs::remove_file(&self.file) {
+            warn!("could not remove {}: {e}", self.file.display());
+        }
+    }
+}
+
+/// Serves the control API for `node` on 127.0.0.1 (port `port`, 0 for any) and writes
+/// `control.json` into `dir`.
+pub async fn serve(node: Arc<Node>, dir: &DataDir, port: u16) -> Result<Server, Error> {
+    let io = |what: &str, e: std::io::Error| Error::Control(format!("{what}: {e}"));
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port)))
+        .await
+        .map_err(|e| io("binding the control API", e))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| io("binding the control API", e))?;
+    let token: String = rand::random::<[u8; 32]>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let file = control_path(dir);
+    write_private(
+        &file,
+        &serde_json::to_vec(&ControlFile {
+            addr,
+            token: token.clone(),
+        })
+        .map_err(|e| Error::Control(e.to_string()))?,
+    )
+    .map_err(|e| io(&format!("writing {}", file.display()), e))?;
+
+    let (stop, stopped) = watch::channel(false);
+    let api = Api {
+        node,
+        token: token.into(),
+        stop: stop.clone(),
+    };
+    let app = Router::new()
+        .route("/v1/status", get(status))
+        .route("/v1/catalog", get(catalog))
+        .route("/v1/search", get(search))
+        .route("/v1/releases", post(add_release))
+        .route("/v1/publish", post(publish))
+        .route("/v1/play", post(play))
+        .route("/v1/listens/{session}", get(listen))
+        .route("/v1/stop", post(stop_playing))
+        .route("/v1/seek", post(seek))
+        .route("/v1/export", post(export))
+        .route("/v1/receipts/{listener}", get(receipts))
+        .route("/v1/shutdown", post(shutdown))
+        .layer(DefaultBodyLimit::max(MAX_UPLOAD))
+        .layer(middleware::from_fn_with_state(api.clone(), authorize))
+        .with_state(api);
+    let mut until = stopped.clone();
+    tokio::spawn(async move {
+        let serving = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let _ = until.wait_for(|s| *s).await;
+        });
+        if let Err(e) = serving.await {
+            warn!("the control API failed: {e}");
+        }
+    });
+    info!(%addr, "control API listening");
+    Ok(Server {
+        addr,
+        file,
+        stopped,
+        stop,
+    })
+}
+
+/// Writes `bytes` to `path`, readable by the owner only (replacing a stale file).
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    let _ = fs::remove_file(path);
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+async fn authorize(State(api): State<Api>, request: Request, next: Next) -> Response {
+    let expected = format!("Bearer {}", api.token);
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    // Compare in constant time: the token is the only thing between a local user and the node.
+    let ok = given.is_some_and(|g| {
+        g.len() == expected.len()
+            && g.bytes()
+                .zip(expected.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
+    });
+    if !ok {
+        return ApiError(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong token (see control.json in the node's data directory)".into(),
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
+async fn status(State(api): State<Api>) -> ApiResult<Status> {
+    Ok(Json(api.node.status().await?))
+}
+
+async fn catalog(State(api): State<Api>) -> ApiResult<Vec<CatalogEntry>> {
+    Ok(Json(api.node.catalog()?))
+}
+
+async fn search(
+    State(api): State<Api>,
+    Query(query): Query<SearchQuery>,
+) -> ApiResult<Vec<CatalogEntry>> {
+    Ok(Json(api.node.search(&query.q)?))
+}
+
+async fn add_release(State(api): State<Api>, body: Bytes) -> ApiResult<CatalogEntry> {
+    let release = decode_upload(&body).map_err(|e| ApiError(StatusCode::BAD_REQUEST, e))?;
+    api.node.add_release(&release).await?;
+    Ok(Json(CatalogEntry::from(&release.manifest)))
+}
+
+async fn publish(
+    State(api): State<Api>,
+    Json(request): Json<PublishRequest>,
+) -> ApiResult<CatalogEntry> {
+    Ok(Json(api.node.publish(&request.release).await?))
+}
+
+async fn play(State(api): State<Api>, Json(request): Json<PlayRequest>) -> ApiResult<SessionReply> {
+    let session = api
+        .node
+        .play(&request.track, request.from_ms, request.sink)
+        .await?;
+    Ok(Json(SessionReply { session }))
+}
+
+async fn listen(State(api): State<Api>, Path(session): Path<u64>) -> ApiResult<Listen> {
+    Ok(Json(api.node.wait(session).await?))
+}
+
+async fn stop_playing(State(api): State<Api>) -> ApiResult<Option<Listen>> {
+    Ok(Json(api.node.stop().await))
+}
+
+async fn seek(State(api): State<Api>, Json(request): Json<SeekRequest>) -> ApiResult<SessionReply> {
+    let session = api.node.seek(request.to_ms).await?;
+    Ok(Json(SessionReply { session }))
+}
+
+async fn export(State(api): State<Api>, Json(request): Json<ExportRequest>) -> ApiResult<Exported> {
+    let (title, bytes) = api.node.export(&request.track, &request.path).await?;
+    Ok(Json(Exported { title, bytes }))
+}
+
+async fn receipts(
+    State(api): State<Api>,
+    Path(listener): Path<String>,
+) -> ApiResult<Vec<serde_json::Value>> {
+    let listener: PublicKey = listener
+        .parse()
+        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("listener: {e}")))?;
+    let found = api.node.listener_receipts(listener).await?;
+    Ok(Json(
+        found
+            .iter()
+            .filter_map(|r| serde_json::from_str(&r.to_json()).ok())
+            .collect(),
+    ))
+}
+
+async fn shutdown(State(api): State<Api>) -> ApiResult<serde_json::Value> {
+    let _ = api.stop.send(true);
+    Ok(Json(serde_json::json!({})))
+}
+
+/// The upload form of a prepared release (see the module docs).
+pub fn encode_upload(release: &PreparedRelease) -> Vec<u8> {
+    let manifest = release.manifest.to_bytes();
+    let mut out = Vec::with_capacity(
+        4 + manifest.len()
+            + release
+                .tracks
+                .iter()
+                .map(|t| 16 + t.stream.len() + t.index.len())
+                .sum::<usize>(),
+    );
+    out.extend_from_slice(&(manifest.len() as u32).to_be_bytes());
+    out.extend_from_slice(&manifest);
+    for t in &release.tracks {
+        for blob in [&t.stream, &t.index] {
+            out.extend_from_slice(&(blob.len() as u64).to_be_bytes());
+            out.extend_from_slice(blob);
+        }
+    }
+    out
+}
+
+/// Reads an upload; every length is checked against what is left. The blobs' hashes are
+/// checked when the release is stored.
+pub fn decode_upload(bytes: &[u8]) -> Result<PreparedRelease, String> {
+    fn take<'a>(rest: &mut &'a [u8], n: usize, what: &str) -> Result<&'a [u8], String> {
+        if rest.len() < n {
+            return Err(format!("the upload ends inside {what}"));
+        }
+        let (head, tail) = rest.split_at(n);
+        *rest = tail;
+        Ok(head)
+    }
+    let mut rest = bytes;
+    let len = u32::from_be_bytes(
+        take(&mut rest, 4, "the manifest length")?
+            .try_into()
+            .map_err(|_| "manifest length")?,
+    );
+    let manifest = SignedManifest::from_bytes(take(&mut rest, len as usize, "the manifest")?)
+        .map_err(|e| format!("manifest: {e}"))?;
+    let mut tracks = Vec::new();
+    for track in &manifest.manifest.tracks {
+        let mut blob = |what: &str| -> Result<Vec<u8>, String> {
+            let n = u64::from_be_bytes(
+                take(&mut rest, 8, what)?
+                    .try_into()
+                    .map_err(|_| "blob length")?,
+            );
+            let n = usize::try_from(n).map_err(|_| format!("{what} is too long"))?;
+            Ok(take(&mut rest, n, what)?.to_vec())
+        };
+        let stream = blob(&format!("track {}'s stream", track.number))?;
+        let index = blob(&format!("track {}'s seek index", track.number))?;
+        if ContentHash::of(&stream) != track.hash {
+            return Err(format!(
+                "track {}'s stream does not match its hash",
+                track.number
+            ));
+        }
+        tracks.push(PreparedTrack {
+            track: track.clone(),
+            stream,
+            index,
+        });
+    }
+    if !rest.is_empty() {
+        return Err("bytes after the last track".to_string());
+    }
+    Ok(PreparedRelease { manifest, tracks })
+}
+
+/// A client of a running node's control API.
+#[derive(Clone, Debug)]
+pub struct Client {
+    base: String,
+    token: String,
+    http: HttpClient<HttpConnector, Full<Bytes>>,
+}
+
+impl Client {
+    /// The node running on `dir`, if one answers there (`None` if none runs: no
+    /// `control.json`, or a stale one).
+    pub async fn connect(dir: &DataDir) -> Result<Option<Self>, Error> {
+        let path = control_path(dir);
+        let text = match fs::read(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::Control(format!("{}: {e}", path.display()))),
+        };
+        let file: ControlFile = serde_json::from_slice(&text)
+            .map_err(|e| Error::Control(format!("{}: {e}", path.display())))?;
+        let client = Self {
+            base: format!("http://{}", file.addr),
+            token: file.token,
+            http: HttpClient::builder(TokioExecutor::new()).build_http(),
+        };
+        match client.status().await {
+            Ok(_) => Ok(Some(client)),
+            Err(Error::Control(e)) if e.starts_with(UNREACHABLE) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(Bytes, &'static str)>,
+    ) -> Result<T, Error> {
+        let bad = |e: &dyn std::fmt::Display| Error::Control(format!("building a request: {e}"));
+        let mut request = hyper::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base))
+            .header(header::AUTHORIZATION, format!("Bearer {}", self.token));
+        if let Some((_, kind)) = &body {
+            request = request.header(header::CONTENT_TYPE, *kind);
+        }
+        let request = request
+            .body(Full::new(body.map(|b| b.0).unwrap_or_default()))
+            .map_err(|e| bad(&e))?;
+        let response = self
+            .http
+            .request(request)
+            .await
+            .map_err(|e| Error::Control(format!("{UNREACHABLE}: {e}")))?;
+        let status = response.status();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| Error::Control(format!("reading the node's answer: {e}")))?
+            .to_bytes();
+        if !status.is_success() {
+            let message = serde_json::from_slice::<ErrorReply>(&body)
+                .map_or_else(|_| String::from_utf8_lossy(&body).into_owned(), |e| e.error);
+            return Err(Error::Control(message));
+        }
+        serde_json::from_slice(&body)
+            .map_err(|e| Error::Control(format!("the node's answer: {e}")))
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, Error> {
+        self.call(Method::GET, path, None).await
+    }
+
+    async fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<T, Error> {
+        let json = serde_json::to_vec(body).map_err(|e| Error::Control(e.to_string()))?;
+        self.call(Method::POST, path, Some((json.into(), "application/json")))
+            .await
+    }
+
+    /// What the node is and holds.
+    pub async fn status(&self) -> Result<Status, Error> {
+        self.get("/v1/status").await
+    }
+
+    /// The node's catalog.
+    pub async fn catalog(&self) -> Result<Vec<CatalogEntry>, Error> {
+        self.get("/v1/catalog").await
+    }
+
+    /// Searches the node's catalog.
+    pub async fn search(&self, text: &str) -> Result<Vec<CatalogEntry>, Error> {
+        self.get(&format!("/v1/search?q={}", percent_encode(text)))
+            .await
+    }
+
+    /// Stores a release on the node.
+    pub async fn add_release(&self, release: &PreparedRelease) -> Result<CatalogEntry, Error> {
+        let body = Bytes::from(encode_upload(release));
+        self.call(
+            Method::POST,
+            "/v1/releases",
+            Some((body, "application/octet-stream")),
+        )
+        .await
+    }
+
+    /// Publishes a release stored on the node.
+    pub async fn publish(&self, release: &str) -> Result<CatalogEntry, Error> {
+        let body = PublishRequest {
+            release: release.to_string(),
+        };
+        self.post("/v1/publish", &body).await
+    }
+
+    /// Starts playing; returns the session.
+    pub async fn play(&self, request: &PlayRequest) -> Result<u64, Error> {
+        let reply: SessionReply = self.post("/v1/play", request).await?;
+        Ok(reply.session)
+    }
+
+    /// Waits for a session's listen to end.
+    pub async fn wait(&self, session: u64) -> Result<Listen, Error> {
+        self.get(&format!("/v1/listens/{session}")).await
+    }
+
+    /// Stops what is playing.
+    pub async fn stop(&self) -> Result<Option<Listen>, Error> {
+        self.post("/v1/stop", &()).await
+    }
+
+    /// Seeks what is playing; returns the new session.
+    pub async fn seek(&self, to_ms: u64) -> Result<u64, Error> {
+        let reply: SessionReply = self.post("/v1/seek", &SeekRequest { to_ms }).await?;
+        Ok(reply.session)
+    }
+
+    /// Writes a track the node holds to `path` (absolute: the node may run elsewhere).
+    pub async fn export(&self, track: &str, path: &std::path::Path) -> Result<Exported, Error> {
+        let body = ExportRequest {
+            track: track.to_string(),
+            path: path.to_path_buf(),
+        };
+        self.post("/v1/export", &body).await
+    }
+
+    /// A listener's receipts, as JSON objects.
+    pub async fn receipts(&self, listener: &PublicKey) -> Result<Vec<serde_json::Value>, Error> {
+        self.get(&format!("/v1/receipts/{listener}")).await
+    }
+
+    /// Asks the node to shut down.
+    pub async fn shutdown(&self) -> Result<(), Error> {
+        let _: serde_json::Value = self.post("/v1/shutdown", &()).await?;
+        Ok(())
+    }
+}
+
+/// `text` for a URL's query: unreserved characters as they are, the rest as `%XX`.
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(b).to_string()
+            }
+            b => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// How an unreachable node's error starts.
+const UNREACHABLE: &str = "cannot reach the node";
