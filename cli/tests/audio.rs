@@ -7,7 +7,7 @@ use nineten_node::audio::wav::WavWriter;
 
 use crate::{nineten, path, stderr, stdout};
 
-fn tone(dir: &Path, name: &str, hz: f32, seconds: f32) {
+pub(crate) fn tone(dir: &Path, name: &str, hz: f32, seconds: f32) {
     let rate = 44_100;
     let samples = (0..(rate as f32 * seconds) as usize)
         .flat_map(|i| {

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
 mod audio;
+mod node;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
