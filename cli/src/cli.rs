@@ -85,6 +85,10 @@ pub(crate) enum Command {
         /// The file to write (.opus).
         file: PathBuf,
     },
+    /// Run a whole network on this machine: real nodes on 127.0.0.1 (each with its own stores
+    /// in a temporary folder), artists publishing generated music, listeners playing it; then
+    /// report time to first audio, who served the bytes, and how far the receipts spread.
+    Testnet(TestnetArgs),
     /// Write a small signed example month (nodes, artists, listeners, some void receipts) to
     /// a folder, ready for `9ten tally`.
     ExampleMonth {
@@ -92,6 +96,25 @@ pub(crate) enum Command {
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
     },
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct TestnetArgs {
+    /// Nodes in the network.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(2..=200))]
+    pub(crate) nodes: u16,
+    /// Plays in total, spread over the listeners' nodes.
+    #[arg(long, default_value_t = 40)]
+    pub(crate) plays: usize,
+    /// How many nodes are artists' (they import and publish generated music).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
+    pub(crate) artists: u16,
+    /// Seed of every choice (identities, music, who plays what) [default: random, printed].
+    #[arg(long)]
+    pub(crate) seed: Option<u64>,
+    /// Also write the report to DIR/report.json.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) out: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -9,6 +9,7 @@ mod play;
 mod receipt;
 mod subscription;
 mod tally;
+mod testnet;
 
 use std::process::ExitCode;
 
@@ -32,6 +33,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         }) => subscription::sign(&key, listener, month, payment_ref),
         Command::Tally(args) => tally::run(&args),
         Command::ExampleMonth { out } => example::run(&out),
+        Command::Testnet(args) => testnet::run(&args),
         Command::Import(args) => import::run(&data_dir, &args),
         Command::Node(NodeCommand::Run(args)) => node::run(&data_dir, &args),
         Command::Node(NodeCommand::Status) => node::status(&data_dir),
