@@ -23,7 +23,12 @@ impl Drop for Running {
 }
 
 fn run_node(dir: &Path, peers: &[String]) -> Running {
-    let mut args = vec!["--data-dir".to_string(), path(dir).to_string(), "node".into(), "run".into()];
+    let mut args = vec![
+        "--data-dir".to_string(),
+        path(dir).to_string(),
+        "node".into(),
+        "run".into(),
+    ];
     for p in peers {
         args.extend(["--peer".to_string(), p.clone()]);
     }
@@ -75,15 +80,39 @@ fn two_nodes_publish_search_stream_and_review() {
     let o = nineten(&["key", "new", "--kind", "artist", "--out", path(&key)]);
     assert!(o.status.success(), "{}", stderr(&o));
     let o = nineten(&[
-        "--data-dir", path(&artist_dir), "import", path(&music), "--artist-key", path(&key),
-        "--release", "Low Hum", "--artist-name", "Drone Choir",
+        "--data-dir",
+        path(&artist_dir),
+        "import",
+        path(&music),
+        "--artist-key",
+        path(&key),
+        "--release",
+        "Low Hum",
+        "--artist-name",
+        "Drone Choir",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let release = stdout(&o).split_whitespace().nth(1).unwrap().trim_end_matches(':').to_string();
-    let track = stdout(&o).lines().nth(1).unwrap().split_whitespace().next().unwrap().to_string();
+    let release = stdout(&o)
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .trim_end_matches(':')
+        .to_string();
+    let track = stdout(&o)
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
     let o = nineten(&["--data-dir", path(&artist_dir), "publish", &release[..12]]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stdout(&o).contains("Low Hum by Drone Choir"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("Low Hum by Drone Choir"),
+        "{}",
+        stdout(&o)
+    );
 
     // The fan's node hears of it and streams it.
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -94,12 +123,26 @@ fn two_nodes_publish_search_stream_and_review() {
             break;
         }
         assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-        assert!(Instant::now() < deadline, "the release never reached the fan");
+        assert!(
+            Instant::now() < deadline,
+            "the release never reached the fan"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
-    let o = nineten(&["--data-dir", path(&fan_dir), "play", &track[..8], "--sink", "null"]);
+    let o = nineten(&[
+        "--data-dir",
+        path(&fan_dir),
+        "play",
+        &track[..8],
+        "--sink",
+        "null",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains("streamed from 1 peer"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("streamed from 1 peer"),
+        "{}",
+        stderr(&o)
+    );
     let receipt: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
     assert_eq!(receipt["track"], track.as_str());
     assert_eq!(receipt["listened_ms"], 2000);
@@ -114,7 +157,11 @@ fn two_nodes_publish_search_stream_and_review() {
             assert_eq!(found, receipt);
             break;
         }
-        assert!(Instant::now() < deadline, "the receipt was never found: {}", stderr(&o));
+        assert!(
+            Instant::now() < deadline,
+            "the receipt was never found: {}",
+            stderr(&o)
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 
@@ -140,7 +187,10 @@ fn two_nodes_publish_search_stream_and_review() {
             std::thread::sleep(Duration::from_millis(50));
         };
         assert!(status.success());
-        assert!(!node.dir.join("control.json").exists(), "control.json removed");
+        assert!(
+            !node.dir.join("control.json").exists(),
+            "control.json removed"
+        );
     }
     let o = nineten(&["--data-dir", path(&fan_dir), "stop"]);
     assert_eq!(o.status.code(), Some(2));

@@ -499,8 +499,7 @@ impl Client {
                 .map_or_else(|_| String::from_utf8_lossy(&body).into_owned(), |e| e.error);
             return Err(Error::Control(message));
         }
-        serde_json::from_slice(&body)
-            .map_err(|e| Error::Control(format!("the node's answer: {e}")))
+        serde_json::from_slice(&body).map_err(|e| Error::Control(format!("the node's answer: {e}")))
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, Error> {

@@ -285,13 +285,18 @@ impl Node {
         let seed = config.seed;
         let derived = |label: &str| {
             seed.map(|s| *blake3::keyed_hash(&s, label.as_bytes()).as_bytes())
-                .unwrap_or_else(|| rand::random())
+                .unwrap_or_else(rand::random)
         };
         let key = match identity(&store, "node", || {
             Secret::Node(Keypair::from_seed(derived("9ten/node")))
         })? {
             Secret::Node(k) => k,
-            other => return Err(Error::Identity(format!("the stored node secret is a {} key", other.kind()))),
+            other => {
+                return Err(Error::Identity(format!(
+                    "the stored node secret is a {} key",
+                    other.kind()
+                )));
+            }
         };
         let listener = match identity(&store, "listener", || {
             Secret::Listener(ListenerSecret::from_bytes(derived("9ten/listener")))
@@ -304,11 +309,14 @@ impl Node {
                 )));
             }
         };
-        let now = Month::containing(now_ms()).ok_or_else(|| {
-            Error::Identity("the system clock is past 9999-12".to_string())
-        })?;
+        let now = Month::containing(now_ms())
+            .ok_or_else(|| Error::Identity("the system clock is past 9999-12".to_string()))?;
         let previous = Month::containing(now.bounds_ms().0.saturating_sub(1)).unwrap_or(now);
-        let months = if previous == now { vec![now] } else { vec![previous, now] };
+        let months = if previous == now {
+            vec![now]
+        } else {
+            vec![previous, now]
+        };
 
         let transfer = Transfer::start(key.seed(), config.iroh, &library).await?;
         let net_config = net::Config {
@@ -318,8 +326,8 @@ impl Node {
             sync_interval: config.sync_interval,
             iroh: transfer.addr().ip_addrs().next().copied(),
         };
-        let (net, network) = net::new(key.seed(), net_config, store)
-            .map_err(|e| Error::Network(e.to_string()))?;
+        let (net, network) =
+            net::new(key.seed(), net_config, store).map_err(|e| Error::Network(e.to_string()))?;
         tokio::spawn(network.run());
         let node = Arc::new(Self {
             library,
@@ -689,14 +697,14 @@ impl Node {
                     .providers
                     .iter()
                     .map(|p| Share {
-                            node: PublicKey(*p.id.as_bytes()),
-                            bytes: p.bytes,
-                            outcome: match &p.outcome {
-                                Outcome::Serving => "serving".to_string(),
-                                Outcome::Corrupt => "corrupt".to_string(),
-                                Outcome::Stalled => "stalled".to_string(),
-                                Outcome::Failed(e) => format!("failed: {e}"),
-                            },
+                        node: PublicKey(*p.id.as_bytes()),
+                        bytes: p.bytes,
+                        outcome: match &p.outcome {
+                            Outcome::Serving => "serving".to_string(),
+                            Outcome::Corrupt => "corrupt".to_string(),
+                            Outcome::Stalled => "stalled".to_string(),
+                            Outcome::Failed(e) => format!("failed: {e}"),
+                        },
                     })
                     .collect();
                 (shares, report.underruns)
@@ -797,7 +805,11 @@ impl Node {
     }
 
     /// Writes a track's Ogg Opus stream (held here) to `path`; returns its title and size.
-    pub async fn export(&self, query: &str, path: &std::path::Path) -> Result<(String, u64), Error> {
+    pub async fn export(
+        &self,
+        query: &str,
+        path: &std::path::Path,
+    ) -> Result<(String, u64), Error> {
         let found = self.library.find_track(query)?;
         let size = self.library.export(&found.track, path).await?;
         Ok((found.track.title, size))

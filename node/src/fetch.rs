@@ -241,7 +241,10 @@ impl Fetch {
         let mut segments = vec![Segment::Missing; count];
         for (i, s) in segments.iter_mut().enumerate() {
             let start = i as u64 * SEGMENT;
-            if transfer.holds(blob, start..(start + SEGMENT).min(size)).await {
+            if transfer
+                .holds(blob, start..(start + SEGMENT).min(size))
+                .await
+            {
                 *s = Segment::Done;
             }
         }
@@ -432,8 +435,7 @@ pub(crate) fn classify(e: &iroh_blobs::get::GetError) -> Outcome {
     use iroh_blobs::get::GetError;
     match e {
         GetError::Decode {
-            source:
-                DecodeError::ParentHashMismatch { .. } | DecodeError::LeafHashMismatch { .. },
+            source: DecodeError::ParentHashMismatch { .. } | DecodeError::LeafHashMismatch { .. },
             ..
         } => Outcome::Corrupt,
         e => Outcome::Failed(e.to_string()),

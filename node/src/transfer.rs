@@ -108,11 +108,7 @@ impl Transfer {
         if let Some(conn) = open.filter(|c| c.close_reason().is_none()) {
             return Ok(conn);
         }
-        let connect = self
-            .inner
-            .router
-            .endpoint()
-            .connect(addr, iroh_blobs::ALPN);
+        let connect = self.inner.router.endpoint().connect(addr, iroh_blobs::ALPN);
         let conn = tokio::time::timeout(CONNECT_TIMEOUT, connect)
             .await
             .map_err(|_| Error::Blobs {
@@ -223,10 +219,13 @@ impl Transfer {
         for c in connections {
             c.close(0u32.into(), b"bye");
         }
-        let result = self.inner.router.shutdown().await.map_err(|e| Error::Blobs {
-            op: "closing the endpoint",
-            reason: e.to_string(),
-        });
-        result
+        self.inner
+            .router
+            .shutdown()
+            .await
+            .map_err(|e| Error::Blobs {
+                op: "closing the endpoint",
+                reason: e.to_string(),
+            })
     }
 }

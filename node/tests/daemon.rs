@@ -17,7 +17,12 @@ use nineten_protocol::signature::verify_record;
 
 use crate::signal::*;
 
-async fn start(dir: &std::path::Path, name: &str, peers: &[&Arc<Node>], cache_limit: u64) -> Arc<Node> {
+async fn start(
+    dir: &std::path::Path,
+    name: &str,
+    peers: &[&Arc<Node>],
+    cache_limit: u64,
+) -> Arc<Node> {
     let mut config = Config::new(DataDir::new(Some(dir.join(name))));
     config.seed = Some(*blake3::hash(name.as_bytes()).as_bytes());
     config.cache_limit = cache_limit;
@@ -46,7 +51,11 @@ fn album(dir: &std::path::Path, seconds: &[f32]) -> PreparedRelease {
 }
 
 /// Polls `check` until it holds, for at most `secs` seconds.
-async fn eventually<F: std::future::Future<Output = bool>>(secs: u64, what: &str, check: impl Fn() -> F) {
+async fn eventually<F: std::future::Future<Output = bool>>(
+    secs: u64,
+    what: &str,
+    check: impl Fn() -> F,
+) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while !check().await {
         assert!(Instant::now() < deadline, "timed out waiting until {what}");
@@ -110,12 +119,21 @@ async fn published_on_a_played_on_c_while_only_b_holds_a_copy() {
     .await;
     let hits = c.search("formant found").unwrap();
     assert_eq!(hits.len(), 1, "artist and title words");
-    assert_eq!(c.search("sounds 02").unwrap().len(), 0, "no track is called that");
+    assert_eq!(
+        c.search("sounds 02").unwrap().len(),
+        0,
+        "no track is called that"
+    );
     assert!(c.search("nothing like it").unwrap().is_empty());
     let heard = play(&c, &hash, 0, SinkSpec::Null).await;
     assert_eq!(heard.ending, Ending::End);
     assert_eq!(heard.listened_ms, 3000);
-    let from: Vec<_> = heard.shares.iter().filter(|s| s.bytes > 0).map(|s| s.node).collect();
+    let from: Vec<_> = heard
+        .shares
+        .iter()
+        .filter(|s| s.bytes > 0)
+        .map(|s| s.node)
+        .collect();
     assert_eq!(from, vec![b.key()], "only B holds a copy");
 
     // Both receipts reach both nodes; a reviewer on C finds B's listener's receipts through
@@ -144,29 +162,53 @@ async fn stop_and_seek_end_a_listen_with_its_receipt() {
     let hash = track.hash.to_string();
 
     // At 10x real time, 20 s take 2 s; seek 0.5 s in, stop 0.5 s later.
-    let first = node.play(&hash, 0, SinkSpec::Clocked { speed: 10 }).await.unwrap();
+    let first = node
+        .play(&hash, 0, SinkSpec::Clocked { speed: 10 })
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let second = node.seek(15_000).await.unwrap();
     let seeked = node.wait(first).await.unwrap();
     assert_eq!(seeked.ending, Ending::Stopped);
-    assert!(seeked.listened_ms > 0 && seeked.listened_ms < 15_000, "{}", seeked.listened_ms);
+    assert!(
+        seeked.listened_ms > 0 && seeked.listened_ms < 15_000,
+        "{}",
+        seeked.listened_ms
+    );
     tokio::time::sleep(Duration::from_millis(200)).await;
     let stopped = node.stop().await.expect("something was playing");
     assert_eq!(stopped.session, second);
     assert_eq!(stopped.from_ms, 15_000);
     assert_eq!(stopped.ending, Ending::Stopped);
-    assert!(stopped.listened_ms > 0 && stopped.listened_ms < 5_000, "{}", stopped.listened_ms);
+    assert!(
+        stopped.listened_ms > 0 && stopped.listened_ms < 5_000,
+        "{}",
+        stopped.listened_ms
+    );
     assert!(node.stop().await.is_none(), "nothing playing any more");
 
     let (r1, r2) = (receipt_of(&seeked), receipt_of(&stopped));
     assert_eq!(r1.receipt.listened_ms, seeked.listened_ms);
     assert_eq!(r2.receipt.listened_ms, stopped.listened_ms);
-    assert_eq!((r1.receipt.seq, r2.receipt.seq), (0, 1), "each listen gets its own seq");
+    assert_eq!(
+        (r1.receipt.seq, r2.receipt.seq),
+        (0, 1),
+        "each listen gets its own seq"
+    );
     assert_eq!(r1.receipt.listener, r2.receipt.listener);
     let month = Month::containing(r1.receipt.started_at_ms).unwrap();
-    let stored = node.library().store().receipts_of_listener(&node.listener_key(month)).unwrap();
+    let stored = node
+        .library()
+        .store()
+        .receipts_of_listener(&node.listener_key(month))
+        .unwrap();
     eventually(5, "both receipts are stored", || async {
-        node.library().store().receipts_of_listener(&node.listener_key(month)).unwrap().len() == 2
+        node.library()
+            .store()
+            .receipts_of_listener(&node.listener_key(month))
+            .unwrap()
+            .len()
+            == 2
     })
     .await;
     drop(stored);
@@ -194,7 +236,14 @@ async fn the_cache_drops_the_least_recently_played_track() {
         assert_eq!(heard.ending, Ending::End);
     }
     // Track 1 was played again after track 2, so track 2 is the least recently played.
-    let cached: Vec<_> = fan.library().store().cached().unwrap().iter().map(|e| e.blob).collect();
+    let cached: Vec<_> = fan
+        .library()
+        .store()
+        .cached()
+        .unwrap()
+        .iter()
+        .map(|e| e.blob)
+        .collect();
     assert_eq!(cached, vec![hashes[0], hashes[2]]);
     let status = fan.status().await.unwrap();
     assert_eq!(status.cached_tracks, 2);

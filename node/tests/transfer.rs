@@ -192,8 +192,15 @@ async fn a_provider_sending_corrupted_data_is_detected_and_avoided() {
     let played = play_fetch(&lib, &fetch, &providers, &me, &prepared, 0.0).await;
     let report = fetch.finished().await.unwrap();
 
-    assert_eq!(played, reference(&good_lib, &prepared).await, "every sample as the artist made it");
-    assert!(lib.has_blob(&track.hash).await.unwrap(), "the whole track, verified");
+    assert_eq!(
+        played,
+        reference(&good_lib, &prepared).await,
+        "every sample as the artist made it"
+    );
+    assert!(
+        lib.has_blob(&track.hash).await.unwrap(),
+        "the whole track, verified"
+    );
     let of = |id| report.providers.iter().find(|p| p.id == id).unwrap();
     assert_eq!(of(bad.addr().id).outcome, Outcome::Corrupt);
     assert_eq!(of(bad.addr().id).segments, 0, "nothing of it was kept");
@@ -290,7 +297,9 @@ impl iroh::protocol::ProtocolHandler for Liar {
 
 /// The child process: serves the library in `dir` and prints its address until killed.
 async fn serve_until_killed(dir: &str) {
-    let library = Library::open(&DataDir::new(Some(dir.into()))).await.unwrap();
+    let library = Library::open(&DataDir::new(Some(dir.into())))
+        .await
+        .unwrap();
     let transfer = Transfer::start(&[31; 32], LOOPBACK.parse().unwrap(), &library)
         .await
         .unwrap();
@@ -376,8 +385,15 @@ async fn a_provider_killed_mid_stream_leaves_no_gap() {
     killer.await.unwrap();
     let report = fetch.finished().await.unwrap();
 
-    assert_eq!(played, reference(&good_lib, &prepared).await, "nothing lost, nothing repeated");
-    assert_eq!(report.underruns, 0, "playback never waited for data: no gap");
+    assert_eq!(
+        played,
+        reference(&good_lib, &prepared).await,
+        "nothing lost, nothing repeated"
+    );
+    assert_eq!(
+        report.underruns, 0,
+        "playback never waited for data: no gap"
+    );
     let of = |id| report.providers.iter().find(|p| p.id == id).unwrap();
     let d = of(doomed.id);
     assert!(d.segments > 0, "the doomed provider served before it died");

@@ -185,7 +185,11 @@ fn seqs_are_never_handed_out_twice_across_reopening() -> Result<(), Error> {
         let store = Store::open(dir.path())?;
         assert_eq!(store.next_seq(&a)?, 0);
         assert_eq!(store.next_seq(&a)?, 1);
-        assert_eq!(store.next_seq(&b)?, 0, "each listener key counts on its own");
+        assert_eq!(
+            store.next_seq(&b)?,
+            0,
+            "each listener key counts on its own"
+        );
     }
     let store = Store::open(dir.path())?;
     assert_eq!(store.next_seq(&a)?, 2);

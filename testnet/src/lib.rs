@@ -238,16 +238,21 @@ impl Testnet {
                     peers.push(addrs[other].clone());
                 }
                 for p in peers {
-                    config.peers.push(p.parse().map_err(|e| {
-                        Error::Options(format!("node address {p}: {e}"))
-                    })?);
+                    config.peers.push(
+                        p.parse()
+                            .map_err(|e| Error::Options(format!("node address {p}: {e}")))?,
+                    );
                 }
             }
             let node = Node::start(config).await?;
             let status = node.status().await?;
-            addrs.push(status.addrs.first().cloned().ok_or_else(|| {
-                Error::Timeout(format!("node {i} has no listen address"))
-            })?);
+            addrs.push(
+                status
+                    .addrs
+                    .first()
+                    .cloned()
+                    .ok_or_else(|| Error::Timeout(format!("node {i} has no listen address")))?,
+            );
             nodes.push(node);
             progress(Phase::Started(i + 1));
         }
@@ -299,7 +304,7 @@ async fn exercise(
     dir: &Path,
     progress: &(dyn Fn(Phase) + Sync),
 ) -> Result<Report, Error> {
-    let mut rng = Rng::new(options.seed ^ 0x6d75_7369_63);
+    let mut rng = Rng::new(options.seed ^ 0x006d_7573_6963);
     let artist_keys: Vec<PublicKey> = net.nodes[..net.artists].iter().map(|n| n.key()).collect();
 
     // Artists import generated music and publish it.
@@ -317,7 +322,11 @@ async fn exercise(
             let seconds = lo + (hi - lo).max(0.0) * rng.unit() as f32;
             let name = TRACK_NAMES[rng.below(TRACK_NAMES.len())];
             let samples = style.piece(&mut rng, seconds.max(1.0));
-            files.push(music::write(&music, &format!("{:02} {name}.wav", t + 1), &samples)?);
+            files.push(music::write(
+                &music,
+                &format!("{:02} {name}.wav", t + 1),
+                &samples,
+            )?);
         }
         let artist = Keypair::from_seed(rng.seed32());
         let name = ARTIST_NAMES[i % ARTIST_NAMES.len()].to_string();
@@ -342,11 +351,15 @@ async fn exercise(
 
     // Every node hears of every release (gossip, or catch-up on connecting).
     let releases = net.artists;
-    wait_until(Duration::from_secs(30), "every catalog lists every release", || async {
-        net.nodes
-            .iter()
-            .all(|n| n.catalog().is_ok_and(|c| c.len() >= releases))
-    })
+    wait_until(
+        Duration::from_secs(30),
+        "every catalog lists every release",
+        || async {
+            net.nodes
+                .iter()
+                .all(|n| n.catalog().is_ok_and(|c| c.len() >= releases))
+        },
+    )
     .await?;
     progress(Phase::CatalogsComplete);
 
@@ -390,15 +403,17 @@ async fn exercise(
         receipts
             .iter()
             .filter(|r| {
-                net.nodes.iter().all(|n| {
-                    n.library().store().has_receipt(r).unwrap_or(false)
-                })
+                net.nodes
+                    .iter()
+                    .all(|n| n.library().store().has_receipt(r).unwrap_or(false))
             })
             .count()
     };
-    let everywhere = wait_until(Duration::from_secs(20), "every node holds every receipt", || async {
-        held_by_all(&receipts) == receipts.len()
-    })
+    let everywhere = wait_until(
+        Duration::from_secs(20),
+        "every node holds every receipt",
+        || async { held_by_all(&receipts) == receipts.len() },
+    )
     .await;
     if let Err(e) = everywhere {
         warn!("{e}");
@@ -420,7 +435,10 @@ async fn exercise(
         plays: options.plays,
         failed_plays: listens
             .iter()
-            .filter(|l| l.as_ref().is_none_or(|l| matches!(l.ending, Ending::Failed(_))))
+            .filter(|l| {
+                l.as_ref()
+                    .is_none_or(|l| matches!(l.ending, Ending::Failed(_)))
+            })
             .count(),
         local_plays: listens.iter().flatten().filter(|l| l.local).count(),
         ttfa_ms: Percentiles::of(&ttfa),

@@ -95,7 +95,11 @@ impl Style {
 }
 
 /// Writes `samples` (stereo, 44.1 kHz) to `dir/name`.
-pub fn write(dir: &Path, name: &str, samples: &[f32]) -> Result<PathBuf, nineten_node::audio::AudioError> {
+pub fn write(
+    dir: &Path,
+    name: &str,
+    samples: &[f32],
+) -> Result<PathBuf, nineten_node::audio::AudioError> {
     let path = dir.join(name);
     let mut w = WavWriter::create(&path, 2, RATE)?;
     w.write(samples)?;

@@ -19,9 +19,14 @@ async fn a_small_network_plays_and_spreads_receipts() {
         seed: 3,
     };
     let phases = Mutex::new(Vec::new());
-    let report = run(&options, dir.path(), &|p| phases.lock().unwrap().push(p), std::future::pending())
-        .await
-        .unwrap();
+    let report = run(
+        &options,
+        dir.path(),
+        &|p| phases.lock().unwrap().push(p),
+        std::future::pending(),
+    )
+    .await
+    .unwrap();
     assert_eq!(report.nodes, 5);
     assert_eq!(report.plays, 16);
     assert_eq!(report.failed_plays, 0, "{report:?}");
@@ -29,7 +34,10 @@ async fn a_small_network_plays_and_spreads_receipts() {
     assert_eq!(report.receipts.signed, 16, "one receipt per listen");
     assert_eq!(report.receipts.held_by_all_nodes, 16, "{report:?}");
     assert!(report.ttfa_ms.p50 > 0.0 && report.ttfa_ms.p95 >= report.ttfa_ms.p50);
-    assert!(report.bytes.artist_nodes > 0, "the artist served the first copies");
+    assert!(
+        report.bytes.artist_nodes > 0,
+        "the artist served the first copies"
+    );
     assert!(
         report.bytes.other_peers > 0,
         "listeners' caches served the later plays: {report:?}"

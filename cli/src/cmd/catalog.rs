@@ -49,7 +49,14 @@ fn print_entries(entries: &[CatalogEntry]) {
         println!("{} — {}  (release {})", e.artist_name, e.title, e.release);
         for t in &e.tracks {
             let s = t.duration_ms / 1000;
-            println!("  {}  {:>2}. {}  ({}:{:02})", t.hash, t.number, t.title, s / 60, s % 60);
+            println!(
+                "  {}  {:>2}. {}  ({}:{:02})",
+                t.hash,
+                t.number,
+                t.title,
+                s / 60,
+                s % 60
+            );
         }
     }
 }

@@ -63,8 +63,10 @@ pub(crate) fn run(data_dir: &DataDir, args: &ImportArgs) -> Result<ExitCode> {
     }
     let prepared = prepared.context("import failed; nothing was stored")?;
 
-    let entry = with_node(data_dir, async |s| Ok(s.client.add_release(&prepared).await?))
-        .context("import failed; nothing was stored")?;
+    let entry = with_node(data_dir, async |s| {
+        Ok(s.client.add_release(&prepared).await?)
+    })
+    .context("import failed; nothing was stored")?;
     let id = entry.release;
 
     let m = &prepared.manifest.manifest;

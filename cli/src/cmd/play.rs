@@ -14,7 +14,8 @@ use crate::cli::{PlayArgs, SinkKind};
 use crate::cmd::node::{Session, with_node};
 
 fn absolute(path: &Path) -> Result<PathBuf> {
-    std::path::absolute(path).with_context(|| format!("{}: cannot make it absolute", path.display()))
+    std::path::absolute(path)
+        .with_context(|| format!("{}: cannot make it absolute", path.display()))
 }
 
 fn seconds_to_ms(seconds: f64, what: &str) -> Result<u64> {
@@ -59,7 +60,10 @@ fn report(listen: &Listen) -> Result<ExitCode> {
     } else {
         let total: u64 = listen.shares.iter().map(|s| s.bytes).sum();
         let peers = listen.shares.iter().filter(|s| s.bytes > 0).count();
-        format!("streamed from {peers} peer(s), {:.1} MB", total as f64 / 1e6)
+        format!(
+            "streamed from {peers} peer(s), {:.1} MB",
+            total as f64 / 1e6
+        )
     };
     eprintln!(
         "played {:.1} s of {} by {} ({from}); first sample {} after the request{}",
@@ -69,7 +73,11 @@ fn report(listen: &Listen) -> Result<ExitCode> {
         listen
             .first_sample_ms
             .map_or("never".to_string(), |ms| format!("{ms:.1} ms")),
-        if listen.ending == Ending::Stopped { "; stopped" } else { "" },
+        if listen.ending == Ending::Stopped {
+            "; stopped"
+        } else {
+            ""
+        },
     );
     if let Some(receipt) = &listen.receipt {
         println!("{receipt}");
@@ -79,9 +87,8 @@ fn report(listen: &Listen) -> Result<ExitCode> {
 
 pub(crate) fn stop(data_dir: &DataDir) -> Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    let listen = runtime.block_on(async {
-        anyhow::Ok(Session::running(data_dir).await?.stop().await?)
-    })?;
+    let listen =
+        runtime.block_on(async { anyhow::Ok(Session::running(data_dir).await?.stop().await?) })?;
     match listen {
         Some(listen) => report(&listen),
         None => {
@@ -94,16 +101,17 @@ pub(crate) fn stop(data_dir: &DataDir) -> Result<ExitCode> {
 pub(crate) fn seek(data_dir: &DataDir, seconds: f64) -> Result<ExitCode> {
     let to_ms = seconds_to_ms(seconds, "the position")?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    let session = runtime.block_on(async {
-        anyhow::Ok(Session::running(data_dir).await?.seek(to_ms).await?)
-    })?;
+    let session = runtime
+        .block_on(async { anyhow::Ok(Session::running(data_dir).await?.seek(to_ms).await?) })?;
     eprintln!("playing from {seconds:.1} s (session {session})");
     Ok(ExitCode::SUCCESS)
 }
 
 pub(crate) fn export(data_dir: &DataDir, track: &str, file: &Path) -> Result<ExitCode> {
     let path = absolute(file)?;
-    let exported = with_node(data_dir, async |s| Ok(s.client.export(track, &path).await?))?;
+    let exported = with_node(data_dir, async |s| {
+        Ok(s.client.export(track, &path).await?)
+    })?;
     println!(
         "wrote {} to {} ({} bytes)",
         exported.title,

@@ -43,9 +43,14 @@ pub(crate) fn run(args: &TestnetArgs) -> Result<ExitCode> {
         });
     };
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    let result = runtime.block_on(nineten_testnet::run(&options, dir.path(), &progress, async {
-        let _ = tokio::signal::ctrl_c().await;
-    }));
+    let result = runtime.block_on(nineten_testnet::run(
+        &options,
+        dir.path(),
+        &progress,
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        },
+    ));
     bar.finish_and_clear();
     // The nodes are stopped; the temporary folder goes with `dir`.
     drop(runtime);
@@ -59,8 +64,7 @@ pub(crate) fn run(args: &TestnetArgs) -> Result<ExitCode> {
     };
     print_summary(&report);
     if let Some(out) = &args.out {
-        std::fs::create_dir_all(out)
-            .with_context(|| format!("cannot create {}", out.display()))?;
+        std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
         let path = out.join("report.json");
         let json = serde_json::to_string_pretty(&report).context("encoding the report")?;
         std::fs::write(&path, json + "\n")
@@ -72,7 +76,10 @@ pub(crate) fn run(args: &TestnetArgs) -> Result<ExitCode> {
 
 fn print_summary(r: &Report) {
     let mb = |b: u64| b as f64 / 1e6;
-    println!("nodes               {} ({} artists, {} tracks)", r.nodes, r.artists, r.tracks);
+    println!(
+        "nodes               {} ({} artists, {} tracks)",
+        r.nodes, r.artists, r.tracks
+    );
     println!(
         "plays               {} ({} from the listener's own cache, {} failed)",
         r.plays, r.local_plays, r.failed_plays

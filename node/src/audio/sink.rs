@@ -88,9 +88,8 @@ impl Sink for ClockedSink {
         let started = *self.started.get_or_insert_with(std::time::Instant::now);
         self.samples += samples.len() as u64;
         let frames = self.samples / u64::from(self.channels);
-        let due = Duration::from_secs_f64(
-            frames as f64 / f64::from(OPUS_RATE) / f64::from(self.speed),
-        );
+        let due =
+            Duration::from_secs_f64(frames as f64 / f64::from(OPUS_RATE) / f64::from(self.speed));
         if let Some(wait) = due.checked_sub(started.elapsed()) {
             std::thread::sleep(wait);
         }

@@ -887,7 +887,12 @@ impl Network {
     }
 
     /// The DHT found (some) holders of a listener's receipts: ask them.
-    fn on_listener_holders(&mut self, id: kad::QueryId, result: kad::GetProvidersResult, last: bool) {
+    fn on_listener_holders(
+        &mut self,
+        id: kad::QueryId,
+        result: kad::GetProvidersResult,
+        last: bool,
+    ) {
         let (holders, ended) = match result {
             Ok(kad::GetProvidersOk::FoundProviders { providers, .. }) => (providers, last),
             Ok(kad::GetProvidersOk::FinishedWithNoAdditionalRecord { .. }) | Err(_) => {
@@ -1136,7 +1141,10 @@ impl Network {
             ),
             SyncRequest::ListenerReceipts { listener, after } => {
                 let mut out = Vec::new();
-                let receipts = self.store.receipts_of_listener(&listener).unwrap_or_default();
+                let receipts = self
+                    .store
+                    .receipts_of_listener(&listener)
+                    .unwrap_or_default();
                 for r in receipts
                     .iter()
                     .filter(|r| after.is_none_or(|a| r.receipt.seq > a))
