@@ -554,6 +554,20 @@ impl Node {
                 self.fetch,
             )
             .await;
+            let stream = Arc::new(stream);
+            // The first answer of the DHT may name one provider; the whole lookup adds the
+            // others while the track streams.
+            let (net, transfer) = (self.net.clone(), self.transfer.clone());
+            let more = Arc::downgrade(&stream);
+            tokio::spawn(async move {
+                let all = net.all_providers(track.hash).await.unwrap_or_default();
+                // Only while the listen (and so its fetch) goes on.
+                if let Some(fetch) = more.upgrade() {
+                    for p in transfer.rank(all) {
+                        fetch.add_provider(p);
+                    }
+                }
+            });
             self.transfer.fetch(&providers, &track.index).await?;
             Some(stream)
         };
@@ -603,7 +617,7 @@ impl Node {
         from_ms: u64,
         sink: SinkSpec,
         index: crate::audio::seek::SeekIndex,
-        fetch: Option<Fetch>,
+        fetch: Option<Arc<Fetch>>,
         stop: Arc<AtomicBool>,
         started: Instant,
     ) -> Listen {

@@ -363,7 +363,9 @@ async fn exercise(
     .await?;
     progress(Phase::CatalogsComplete);
 
-    // Listeners play, each its own queue in order, all at once; popular tracks more often.
+    // Listeners play in waves: in each, every listener plays the next track of its queue, all
+    // at once; popular tracks come up more often, so later waves find them in earlier
+    // listeners' caches.
     let listeners = &net.nodes[net.artists..];
     let mut popularity = tracks.clone();
     for i in (1..popularity.len()).rev() {
@@ -373,24 +375,16 @@ async fn exercise(
     for k in 0..options.plays {
         queues[k % listeners.len()].push(popularity[rng.zipf(popularity.len())]);
     }
-    let done = std::sync::atomic::AtomicUsize::new(0);
-    let plays = listeners.iter().zip(&queues).map(|(node, queue)| {
-        let done = &done;
-        async move {
-            let mut heard = Vec::new();
-            for track in queue {
-                heard.push(play(node, track).await);
-                let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                progress(Phase::Played(n));
-            }
-            heard
-        }
-    });
-    let listens: Vec<Option<Listen>> = futures::future::join_all(plays)
-        .await
-        .into_iter()
-        .flatten()
-        .collect();
+    let mut listens: Vec<Option<Listen>> = Vec::new();
+    let waves = queues.iter().map(Vec::len).max().unwrap_or(0);
+    for wave in 0..waves {
+        let plays = listeners
+            .iter()
+            .zip(&queues)
+            .filter_map(|(node, queue)| queue.get(wave).map(|track| play(node, track)));
+        listens.extend(futures::future::join_all(plays).await);
+        progress(Phase::Played(listens.len()));
+    }
 
     // The receipts spread to every node (gossip, then reconciliation).
     let receipts: Vec<SignedReceipt> = listens

@@ -219,7 +219,7 @@ enum Command {
     Disconnect(PeerId, oneshot::Sender<()>),
     Provide(ContentHash, oneshot::Sender<Result<(), String>>),
     StopProviding(ContentHash, oneshot::Sender<()>),
-    Providers(ContentHash, oneshot::Sender<Vec<iroh::EndpointAddr>>),
+    Providers(ContentHash, Wait, oneshot::Sender<Vec<iroh::EndpointAddr>>),
     PublishRelease(Box<SignedManifest>, oneshot::Sender<Result<(), String>>),
     ProvideListener(PublicKey, oneshot::Sender<Result<(), String>>),
     ListenerReceipts(PublicKey, oneshot::Sender<Vec<SignedReceipt>>),
@@ -332,7 +332,17 @@ impl Client {
     /// this node has learnt), this node excluded: the first ones found, or none when the
     /// lookup ends without any.
     pub async fn providers(&self, blob: ContentHash) -> Result<Vec<iroh::EndpointAddr>, Stopped> {
-        self.ask(|tx| Command::Providers(blob, tx)).await
+        self.ask(|tx| Command::Providers(blob, Wait::First, tx))
+            .await
+    }
+
+    /// Every provider of `blob` the whole DHT lookup finds (slower than
+    /// [`Client::providers`]: for adding providers to a fetch under way).
+    pub async fn all_providers(
+        &self,
+        blob: ContentHash,
+    ) -> Result<Vec<iroh::EndpointAddr>, Stopped> {
+        self.ask(|tx| Command::Providers(blob, Wait::All, tx)).await
     }
 
     /// Events from now on. A receiver that falls more than 4096 events behind loses the
@@ -380,11 +390,28 @@ pub struct Network {
     /// Peers' iroh endpoints (key and address), learnt from identify.
     endpoints: HashMap<PeerId, iroh::EndpointAddr>,
     /// Provider lookups under way: providers found so far, and who asked.
-    lookups: HashMap<kad::QueryId, (HashSet<PeerId>, oneshot::Sender<Vec<iroh::EndpointAddr>>)>,
+    lookups: HashMap<kad::QueryId, ProviderQuery>,
     /// Lookups of listeners' receipts: the DHT query, then the holders' answers.
     listener_lookups: HashMap<kad::QueryId, ListenerQuery>,
     listener_queries: HashMap<u64, ListenerQuery>,
     next_query: u64,
+}
+
+/// How long a provider lookup goes on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Wait {
+    /// Until some reachable provider is known.
+    First,
+    /// Until the lookup ends.
+    All,
+}
+
+/// A provider lookup under way: providers found so far, and who asked.
+#[derive(Debug)]
+struct ProviderQuery {
+    found: HashSet<PeerId>,
+    wait: Wait,
+    tx: oneshot::Sender<Vec<iroh::EndpointAddr>>,
 }
 
 /// What an outgoing sync request was for.
@@ -693,13 +720,20 @@ impl Network {
                     },
                 );
             }
-            Command::Providers(blob, tx) => {
+            Command::Providers(blob, wait, tx) => {
                 let id = self
                     .swarm
                     .behaviour_mut()
                     .kad
                     .get_providers(kad::RecordKey::new(&blob.0));
-                self.lookups.insert(id, (HashSet::new(), tx));
+                self.lookups.insert(
+                    id,
+                    ProviderQuery {
+                        found: HashSet::new(),
+                        wait,
+                        tx,
+                    },
+                );
             }
             Command::Shutdown => {}
         }
@@ -763,25 +797,26 @@ impl Network {
     /// Answers a provider lookup as soon as it has found providers this node can reach (a
     /// player wants to start, not to wait for the whole query), or when the query ends.
     fn on_providers(&mut self, id: kad::QueryId, result: kad::GetProvidersResult, last: bool) {
-        let Some((found, _)) = self.lookups.get_mut(&id) else {
+        let Some(query) = self.lookups.get_mut(&id) else {
             return;
         };
         let ended = match result {
             Ok(kad::GetProvidersOk::FoundProviders { providers, .. }) => {
-                found.extend(providers);
+                query.found.extend(providers);
                 last
             }
             Ok(kad::GetProvidersOk::FinishedWithNoAdditionalRecord { .. }) | Err(_) => true,
         };
         let me = *self.swarm.local_peer_id();
-        let reachable: Vec<iroh::EndpointAddr> = found
+        let reachable: Vec<iroh::EndpointAddr> = query
+            .found
             .iter()
             .filter(|p| **p != me)
             .filter_map(|p| self.endpoints.get(p).cloned())
             .collect();
-        if ended || !reachable.is_empty() {
-            let (_, tx) = self.lookups.remove(&id).expect("looked up above");
-            let _ = tx.send(reachable);
+        if ended || (query.wait == Wait::First && !reachable.is_empty()) {
+            let query = self.lookups.remove(&id).expect("looked up above");
+            let _ = query.tx.send(reachable);
         }
     }
 
