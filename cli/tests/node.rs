@@ -196,3 +196,47 @@ fn two_nodes_publish_search_stream_and_review() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("no node is running"), "{}", stderr(&o));
 }
+
+#[test]
+fn ctrl_c_stops_a_testnet_and_removes_its_folder() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_9ten"))
+        .args(["testnet", "--nodes", "6", "--plays", "2000", "--seed", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut err, &mut first).unwrap();
+    let folder = first.rsplit("data in ").next().unwrap().trim().to_string();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    // Wait until the run is under way (nodes have folders), then press Ctrl-C.
+    while std::fs::read_dir(&folder).map_or(0, |d| d.count()) < 6 {
+        assert!(
+            Instant::now() < deadline,
+            "the testnet never started in {folder}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the testnet did not stop on Ctrl-C"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(130));
+    assert!(!Path::new(&folder).exists(), "{folder} is removed");
+}

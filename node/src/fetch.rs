@@ -1,8 +1,11 @@
 //! Streaming one blob from several providers at once, every byte verified.
 //!
-//! The blob is cut into [`SEGMENT`]-sized byte ranges. Each provider gets one worker, which
-//! asks its provider for one segment at a time (an iroh-blobs range request, checked against
-//! the BLAKE3 tree before the store keeps a byte), so faster providers take more segments.
+//! The blob is cut into [`SEGMENT`]-sized byte ranges. Each provider gets three workers, each of
+//! which asks the provider for one run of consecutive segments at a time (an iroh-blobs range
+//! request, checked against the BLAKE3 tree before the store keeps a byte), so faster
+//! providers take more. A run starts at one segment (the first bytes come soonest) and doubles
+//! while requests come back quickly, up to 4 MiB, so long transfers are not bound by round
+//! trips.
 //! Segments are fetched in the order the reader needs them: from the read position, no further
 //! ahead than [`Options::window`]; a seek moves the position and the order with it. When nothing
 //! is left to hand out, an idle worker repeats a segment that another provider has been slow
@@ -16,6 +19,7 @@
 
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom};
+use std::ops::Range;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -29,8 +33,17 @@ use tracing::debug;
 use crate::library::StreamReader;
 use crate::transfer::Transfer;
 
-/// Bytes per range request.
+/// Bytes of a segment: the unit of scheduling.
 pub const SEGMENT: u64 = 64 * 1024;
+/// Most segments in one request (4 MiB).
+const MAX_RUN: usize = 64;
+/// Requests in flight to one provider at a time, so that one transfer overlaps with the
+/// store writing out the last.
+const PIPELINE: usize = 3;
+/// A request answered faster than this lets the next one ask for twice as much.
+const FAST: Duration = Duration::from_millis(40);
+/// A request slower than this halves the next one.
+const SLOW: Duration = Duration::from_millis(400);
 
 /// How a fetch behaves.
 #[derive(Clone, Copy, Debug)]
@@ -137,40 +150,58 @@ impl State {
         })
     }
 
-    /// The next segment for a worker whose own segments take about `typical`.
-    fn pick(&mut self, window: usize, typical: Duration) -> Option<usize> {
+    /// The next segments for a worker whose segments take about `typical` each: at most
+    /// `most` consecutive ones, starting with the one needed first.
+    fn pick(&mut self, window: usize, typical: Duration, most: usize) -> Option<Range<usize>> {
         let n = self.segments.len();
         let ahead = self.position..(self.position + window).min(n);
         let missing = |s: &Segment| *s == Segment::Missing;
+        let rest_done = self.segments[self.position.min(n)..]
+            .iter()
+            .all(|s| *s == Segment::Done);
         // The read position first, then the last segment (it proves the blob's size, which
-        // the store needs before it reads anything back), then on through the window.
-        let pick = (self.position < n && missing(&self.segments[self.position]))
-            .then_some(self.position)
-            .or_else(|| missing(&self.segments[n - 1]).then_some(n - 1))
-            .or_else(|| ahead.clone().find(|&i| missing(&self.segments[i])))
+        // the store needs before it reads anything back), then on through the window, then
+        // (everything from the position on being in) what a seek skipped.
+        let fresh = (self.position < n && missing(&self.segments[self.position]))
+            .then_some((self.position, ahead.end))
+            .or_else(|| missing(&self.segments[n - 1]).then_some((n - 1, n)))
             .or_else(|| {
-                // Everything from the position on is in: fill in what a seek skipped.
-                let rest_done = self.segments[self.position..]
-                    .iter()
-                    .all(|s| *s == Segment::Done);
+                ahead
+                    .clone()
+                    .find(|&i| missing(&self.segments[i]))
+                    .map(|i| (i, ahead.end))
+            })
+            .or_else(|| {
                 rest_done
                     .then(|| (0..self.position).find(|&i| missing(&self.segments[i])))
                     .flatten()
-            })
-            .or_else(|| {
-                // Nothing left to hand out: repeat a segment another provider is slow with.
-                let slow = (typical * 3).max(Duration::from_millis(20));
-                ahead.clone().find(|&i| {
-                    matches!(self.segments[i], Segment::InFlight { since, repeated: false }
-                        if since.elapsed() > slow)
-                })
-            })?;
-        let repeated = matches!(self.segments[pick], Segment::InFlight { .. });
-        self.segments[pick] = Segment::InFlight {
-            since: Instant::now(),
-            repeated,
+                    .map(|i| (i, self.position))
+            });
+        let now = Instant::now();
+        if let Some((start, limit)) = fresh {
+            let mut end = start + 1;
+            while end < limit && end - start < most && missing(&self.segments[end]) {
+                end += 1;
+            }
+            for s in &mut self.segments[start..end] {
+                *s = Segment::InFlight {
+                    since: now,
+                    repeated: false,
+                };
+            }
+            return Some(start..end);
+        }
+        // Nothing left to hand out: repeat a segment another provider is slow with.
+        let slow = (typical * 3).max(Duration::from_millis(20));
+        let repeat = ahead.clone().find(|&i| {
+            matches!(self.segments[i], Segment::InFlight { since, repeated: false }
+                if since.elapsed() > slow)
+        })?;
+        self.segments[repeat] = Segment::InFlight {
+            since: now,
+            repeated: true,
         };
-        Some(pick)
+        Some(repeat..repeat + 1)
     }
 }
 
@@ -238,16 +269,18 @@ impl Fetch {
         options: Options,
     ) -> Self {
         let count = size.div_ceil(SEGMENT).max(1) as usize;
-        let mut segments = vec![Segment::Missing; count];
-        for (i, s) in segments.iter_mut().enumerate() {
-            let start = i as u64 * SEGMENT;
-            if transfer
-                .holds(blob, start..(start + SEGMENT).min(size))
-                .await
-            {
-                *s = Segment::Done;
-            }
-        }
+        let held = transfer.held(blob).await;
+        let segments = (0..count)
+            .map(|i| {
+                let start = i as u64 * SEGMENT;
+                let range = ChunkRanges::bytes(start..(start + SEGMENT).min(size));
+                if held.is_superset(&range) {
+                    Segment::Done
+                } else {
+                    Segment::Missing
+                }
+            })
+            .collect();
         let shared = Arc::new(Shared {
             hash: blob,
             size,
@@ -293,12 +326,14 @@ impl Fetch {
             });
             state.providers.len() - 1
         };
-        tokio::spawn(worker(
-            self.shared.clone(),
-            self.transfer.clone(),
-            addr,
-            index,
-        ));
+        for _ in 0..PIPELINE {
+            tokio::spawn(worker(
+                self.shared.clone(),
+                self.transfer.clone(),
+                addr.clone(),
+                index,
+            ));
+        }
     }
 
     /// A blocking reader of the blob that waits for verified bytes; for the decoder's thread.
@@ -359,7 +394,14 @@ async fn worker(shared: Arc<Shared>, transfer: Transfer, addr: iroh::EndpointAdd
         }
         transfer.forget_connection(id);
     }
-    shared.lock().providers[index].outcome = outcome;
+    {
+        // The first of a provider's workers to fail decides its outcome.
+        let mut state = shared.lock();
+        let served = &mut state.providers[index];
+        if served.outcome == Outcome::Serving {
+            served.outcome = outcome;
+        }
+    }
     shared.wake();
 }
 
@@ -375,22 +417,30 @@ async fn serve(
         Err(e) => return Outcome::Failed(e.to_string()),
     };
     let mut typical = Duration::ZERO;
+    // Segments per request: one to start with (the first bytes come soonest), doubling while
+    // requests come back quickly, so long runs are not bound by round trips.
+    let mut most = 1;
     loop {
         let picked = {
             let mut state = shared.lock();
             if state.closed || state.done() {
                 return Outcome::Serving;
             }
-            state.pick(shared.window(), typical)
+            // Its other worker found the provider failing: stop asking it.
+            let outcome = &state.providers[index].outcome;
+            if *outcome != Outcome::Serving {
+                return outcome.clone();
+            }
+            state.pick(shared.window(), typical, most)
         };
-        let Some(segment) = picked else {
+        let Some(segments) = picked else {
             // Wait for the position to move or a segment to come back; look again now and then
             // for slow segments to repeat.
             let _ = tokio::time::timeout(Duration::from_millis(25), changed.changed()).await;
             continue;
         };
-        let range = shared.range(segment);
-        let request = GetRequest::blob_ranges(shared.hash, ChunkRanges::bytes(range.clone()));
+        let range = shared.range(segments.start).start..shared.range(segments.end - 1).end;
+        let request = GetRequest::blob_ranges(shared.hash, ChunkRanges::bytes(range));
         let started = Instant::now();
         let result = tokio::time::timeout(
             shared.options.stall,
@@ -399,18 +449,29 @@ async fn serve(
         .await;
         let outcome = match result {
             Ok(Ok(stats)) => {
+                let count = segments.len();
                 let took = started.elapsed();
+                let each = took / count as u32;
                 typical = if typical.is_zero() {
-                    took
+                    each
                 } else {
-                    (typical * 3 + took) / 4
+                    (typical * 3 + each) / 4
                 };
-                transfer.record_speed(addr_id(&conn), took);
+                most = if took < FAST {
+                    (most * 2).min(MAX_RUN)
+                } else if took > SLOW {
+                    (most / 2).max(1)
+                } else {
+                    most
+                };
+                transfer.record_speed(addr_id(&conn), each);
                 let mut state = shared.lock();
-                state.segments[segment] = Segment::Done;
+                for s in &mut state.segments[segments] {
+                    *s = Segment::Done;
+                }
                 let served = &mut state.providers[index];
                 served.bytes += stats.payload_bytes_read;
-                served.segments += 1;
+                served.segments += count as u32;
                 drop(state);
                 shared.wake();
                 continue;
@@ -419,8 +480,10 @@ async fn serve(
             Err(_) => Outcome::Stalled,
         };
         let mut state = shared.lock();
-        if let Segment::InFlight { .. } = state.segments[segment] {
-            state.segments[segment] = Segment::Missing;
+        for s in &mut state.segments[segments] {
+            if let Segment::InFlight { .. } = s {
+                *s = Segment::Missing;
+            }
         }
         return outcome;
     }

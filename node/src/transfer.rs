@@ -15,7 +15,7 @@ use iroh::endpoint::{Connection, QuicTransportConfig, RelayMode, presets};
 use iroh::protocol::Router;
 use iroh::{Endpoint, EndpointAddr, EndpointId, SecretKey};
 use iroh_blobs::BlobsProtocol;
-use iroh_blobs::protocol::{ChunkRanges, ChunkRangesExt};
+use iroh_blobs::protocol::ChunkRanges;
 use iroh_blobs::store::fs::FsStore;
 use nineten_protocol::key::ContentHash;
 
@@ -162,11 +162,11 @@ impl Transfer {
         self.lock_scores().rank(providers)
     }
 
-    /// Whether the store holds the bytes `range` of `blob`, verified.
-    pub(crate) async fn holds(&self, blob: iroh_blobs::Hash, range: std::ops::Range<u64>) -> bool {
+    /// The verified chunk ranges of `blob` the store holds (none if it knows nothing of it).
+    pub(crate) async fn held(&self, blob: iroh_blobs::Hash) -> ChunkRanges {
         match self.inner.store.blobs().observe(blob).await {
-            Ok(bitfield) => bitfield.ranges.is_superset(&ChunkRanges::bytes(range)),
-            Err(_) => false,
+            Ok(bitfield) => bitfield.ranges,
+            Err(_) => ChunkRanges::empty(),
         }
     }
 

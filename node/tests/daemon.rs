@@ -257,3 +257,45 @@ async fn the_cache_drops_the_least_recently_played_track() {
         n.shutdown().await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_catalog_gossip_is_refused_and_the_good_release_arrives() {
+    let dir = tempfile::tempdir().unwrap();
+    let prepared = album(dir.path(), &[1.0]);
+    let a = start(dir.path(), "a", &[], 1 << 30).await;
+    let b = start(dir.path(), "b", &[&a], 1 << 30).await;
+    eventually(10, "the nodes are connected", || async {
+        b.net().peers().await.unwrap().len() == 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(800)).await; // the gossip mesh forms
+    let mut forged = prepared.manifest.clone();
+    forged.manifest.title = "Stolen".into();
+    let topic = nineten_node::net::catalog_topic;
+    for bytes in [b"not a manifest".to_vec(), forged.to_bytes(), vec![0; 1000]] {
+        a.net().publish_raw(topic(), bytes).await.unwrap().unwrap();
+    }
+    let oversized = vec![0; 2 * nineten_node::net::MAX_GOSSIP];
+    assert!(
+        a.net()
+            .publish_raw(topic(), oversized)
+            .await
+            .unwrap()
+            .is_err()
+    );
+
+    let release = a.add_release(&prepared).await.unwrap();
+    a.publish(&release.to_string()).await.unwrap();
+    eventually(10, "the good release arrives", || async {
+        b.catalog().unwrap().len() == 1
+    })
+    .await;
+    assert_eq!(b.catalog().unwrap()[0].title, "Found Sounds");
+    let stats = b.net().stats().await.unwrap();
+    assert!(stats.releases_rejected >= 3, "{stats:?}");
+    assert_eq!(stats.releases, 1);
+    assert_eq!(b.net().peers().await.unwrap().len(), 1, "still connected");
+    for n in [a, b] {
+        n.shutdown().await.unwrap();
+    }
+}

@@ -183,7 +183,7 @@ async fn bad_gossip_is_refused_and_harms_no_one() {
     for bytes in bad {
         nodes[0]
             .client
-            .publish_raw(october(), bytes)
+            .publish_raw(net::receipt_topic(october()), bytes)
             .await
             .unwrap()
             .unwrap();
@@ -192,7 +192,7 @@ async fn bad_gossip_is_refused_and_harms_no_one() {
     assert!(
         nodes[0]
             .client
-            .publish_raw(october(), vec![0; 2 * net::MAX_GOSSIP])
+            .publish_raw(net::receipt_topic(october()), vec![0; 2 * net::MAX_GOSSIP])
             .await
             .unwrap()
             .is_err()

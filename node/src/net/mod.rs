@@ -78,6 +78,11 @@ pub struct Config {
     pub iroh: Option<SocketAddr>,
 }
 
+/// The topic of release manifests.
+pub fn catalog_topic() -> IdentTopic {
+    IdentTopic::new(CATALOG_TOPIC)
+}
+
 /// The topic of a month's receipts.
 pub fn receipt_topic(month: Month) -> IdentTopic {
     IdentTopic::new(format!("9ten/receipts/v1/{month}"))
@@ -211,7 +216,7 @@ impl SyncResponse {
 enum Command {
     Dial(Multiaddr, oneshot::Sender<Result<(), String>>),
     Publish(SignedReceipt, oneshot::Sender<Result<(), String>>),
-    PublishRaw(Month, Vec<u8>, oneshot::Sender<Result<(), String>>),
+    PublishRaw(IdentTopic, Vec<u8>, oneshot::Sender<Result<(), String>>),
     Stats(oneshot::Sender<Stats>),
     Held(Month, oneshot::Sender<usize>),
     ListenAddrs(oneshot::Sender<Vec<Multiaddr>>),
@@ -255,14 +260,14 @@ impl Client {
         self.ask(|tx| Command::Publish(receipt, tx)).await
     }
 
-    /// Publishes bytes on a month's receipt topic as they are, unchecked: for testnets that
-    /// simulate misbehaving nodes.
+    /// Publishes bytes on a topic ([`receipt_topic`], [`catalog_topic`]) as they are,
+    /// unchecked: for testnets that simulate misbehaving nodes.
     pub async fn publish_raw(
         &self,
-        month: Month,
+        topic: IdentTopic,
         bytes: Vec<u8>,
     ) -> Result<Result<(), String>, Stopped> {
-        self.ask(|tx| Command::PublishRaw(month, bytes, tx)).await
+        self.ask(|tx| Command::PublishRaw(topic, bytes, tx)).await
     }
 
     /// The receipt counters.
@@ -506,7 +511,7 @@ pub fn new(seed: &[u8; 32], config: Config, store: Store) -> Result<(Client, Net
     swarm
         .behaviour_mut()
         .gossipsub
-        .subscribe(&IdentTopic::new(CATALOG_TOPIC))
+        .subscribe(&catalog_topic())
         .map_err(|e| err(&e))?;
     swarm.listen_on(config.listen).map_err(|e| err(&e))?;
     for peer in config.peers {
@@ -630,12 +635,12 @@ impl Network {
                 };
                 let _ = tx.send(result);
             }
-            Command::PublishRaw(month, bytes, tx) => {
+            Command::PublishRaw(topic, bytes, tx) => {
                 let result = self
                     .swarm
                     .behaviour_mut()
                     .gossipsub
-                    .publish(receipt_topic(month), bytes)
+                    .publish(topic, bytes)
                     .map(|_| ())
                     .map_err(|e| e.to_string());
                 let _ = tx.send(result);
@@ -684,7 +689,7 @@ impl Network {
                     .swarm
                     .behaviour_mut()
                     .gossipsub
-                    .publish(IdentTopic::new(CATALOG_TOPIC), manifest.to_bytes())
+                    .publish(catalog_topic(), manifest.to_bytes())
                     .map(|_| ())
                     .or_else(|e| match e {
                         // Stored; peers get it by catalog catch-up when they connect.
@@ -823,7 +828,7 @@ impl Network {
     /// Checks one gossip message: a release manifest on the catalog topic, or a receipt of
     /// the topic's month, whose signature verifies.
     fn check_gossip(&mut self, topic: &gossipsub::TopicHash, data: &[u8]) -> MessageAcceptance {
-        if *topic == IdentTopic::new(CATALOG_TOPIC).hash() {
+        if *topic == catalog_topic().hash() {
             return match self.take_manifest(data) {
                 Some(true) => MessageAcceptance::Accept,
                 Some(false) => MessageAcceptance::Ignore,
