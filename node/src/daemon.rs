@@ -329,6 +329,23 @@ impl Node {
         let (net, network) =
             net::new(key.seed(), net_config, store).map_err(|e| Error::Network(e.to_string()))?;
         tokio::spawn(network.run());
+        // Ready once the swarm listens (its address is what peers are given).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let addrs = net
+                .listen_addrs()
+                .await
+                .map_err(|e| Error::Network(e.to_string()))?;
+            if !addrs.is_empty() {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(Error::Network(
+                    "the network found no address to listen on".into(),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
         let node = Arc::new(Self {
             library,
             transfer,

@@ -224,8 +224,27 @@ impl Testnet {
                 options.nodes, options.artists
             )));
         }
+        let mut net = Self {
+            nodes: Vec::new(),
+            artists: options.artists,
+        };
+        match net.grow(options, dir, progress).await {
+            Ok(()) => Ok(net),
+            Err(e) => {
+                net.shutdown().await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn grow(
+        &mut self,
+        options: &Options,
+        dir: &Path,
+        progress: &(dyn Fn(Phase) + Sync),
+    ) -> Result<(), Error> {
         let mut rng = Rng::new(options.seed);
-        let mut nodes: Vec<Arc<Node>> = Vec::new();
+        let nodes = &mut self.nodes;
         let mut addrs: Vec<String> = Vec::new();
         for i in 0..options.nodes {
             let mut config = Config::new(DataDir::new(Some(dir.join(format!("node-{i:02}")))));
@@ -256,10 +275,7 @@ impl Testnet {
             nodes.push(node);
             progress(Phase::Started(i + 1));
         }
-        Ok(Self {
-            nodes,
-            artists: options.artists,
-        })
+        Ok(())
     }
 
     /// The nodes; the first [`Options::artists`] are the artists'.
