@@ -138,29 +138,42 @@ async fn reference(library: &Library, prepared: &PreparedRelease) -> Vec<f32> {
     .unwrap()
 }
 
-/// Plays a fetch into a [`Collect`] sink at `speed`.
-async fn play_fetch(
+/// Streams the track from `providers` into a [`Collect`] sink at `speed`; returns what was
+/// played and the fetch's account.
+async fn stream(
     library: &Library,
-    fetch: &Fetch,
-    providers: &[iroh::EndpointAddr],
     transfer: &Transfer,
     prepared: &PreparedRelease,
+    providers: Vec<iroh::EndpointAddr>,
+    options: fetch::Options,
     speed: f64,
-) -> Vec<f32> {
+) -> (Vec<f32>, fetch::Report) {
     let track = prepared.tracks[0].track.clone();
-    transfer.fetch(providers, &track.index).await.unwrap();
+    let hash = iroh_blobs::Hash::from(track.hash.0);
+    let fetch = Fetch::start(transfer, hash, track.size, providers.clone(), options).await;
+    transfer.fetch(&providers, &track.index).await.unwrap();
     let index = library.seek_index(&track).await.unwrap();
     let reader = fetch.reader(library.blob_reader(&track.hash));
-    tokio::task::spawn_blocking(move || {
-        let mut sink = Collect {
-            speed,
-            ..Collect::default()
-        };
-        playback::play(reader, &index, 0, &mut sink).unwrap();
-        sink.samples
-    })
+    let played = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::task::spawn_blocking(move || {
+            let mut sink = Collect {
+                speed,
+                ..Collect::default()
+            };
+            playback::play(reader, &index, 0, &mut sink).unwrap();
+            sink.samples
+        }),
+    )
     .await
-    .unwrap()
+    .unwrap_or_else(|_| panic!("playback hung: {:?}", fetch.report()))
+    .unwrap();
+    let report = fetch.finished().await.unwrap();
+    assert!(
+        library.has_blob(&track.hash).await.unwrap(),
+        "the whole track, verified"
+    );
+    (played, report)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -181,25 +194,12 @@ async fn a_provider_sending_corrupted_data_is_detected_and_avoided() {
         window: u64::MAX,
         ..fetch::Options::default()
     };
-    let fetch = Fetch::start(
-        &me,
-        iroh_blobs::Hash::from(track.hash.0),
-        track.size,
-        providers.clone(),
-        options,
-    )
-    .await;
-    let played = play_fetch(&lib, &fetch, &providers, &me, &prepared, 0.0).await;
-    let report = fetch.finished().await.unwrap();
+    let (played, report) = stream(&lib, &me, &prepared, providers.clone(), options, 0.0).await;
 
     assert_eq!(
         played,
         reference(&good_lib, &prepared).await,
         "every sample as the artist made it"
-    );
-    assert!(
-        lib.has_blob(&track.hash).await.unwrap(),
-        "the whole track, verified"
     );
     let of = |id| report.providers.iter().find(|p| p.id == id).unwrap();
     assert_eq!(of(bad.addr().id).outcome, Outcome::Corrupt);
@@ -362,28 +362,14 @@ async fn a_provider_killed_mid_stream_leaves_no_gap() {
         window: 3 * SEGMENT,
         stall: Duration::from_millis(500),
     };
-    let fetch = Fetch::start(
-        &me,
-        iroh_blobs::Hash::from(track.hash.0),
-        track.size,
-        providers.clone(),
-        options,
-    )
-    .await;
     // Play at 4x real time (6 s); kill the doomed provider 1.5 s in, a quarter of the way.
     let killer = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(1500)).await;
         child.kill().unwrap();
         child.wait().unwrap();
     });
-    let played = tokio::time::timeout(
-        Duration::from_secs(60),
-        play_fetch(&lib, &fetch, &providers, &me, &prepared, 4.0),
-    )
-    .await
-    .unwrap_or_else(|_| panic!("playback hung: {:?}", fetch.report()));
+    let (played, report) = stream(&lib, &me, &prepared, providers, options, 4.0).await;
     killer.await.unwrap();
-    let report = fetch.finished().await.unwrap();
 
     assert_eq!(
         played,
@@ -404,7 +390,6 @@ async fn a_provider_killed_mid_stream_leaves_no_gap() {
     );
     assert!(d.bytes < track.size, "it died mid-stream");
     assert!(of(good.addr().id).bytes > 0);
-    assert!(lib.has_blob(&track.hash).await.unwrap());
     for t in [good, me] {
         t.shutdown().await.unwrap();
     }
