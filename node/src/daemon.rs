@@ -248,7 +248,7 @@ pub struct Node {
     net: net::Client,
     key: Keypair,
     listener: ListenerSecret,
-    months: Vec<Month>,
+    months: Mutex<Vec<Month>>,
     cache_limit: u64,
     fetch: fetch::Options,
     player: Mutex<Player>,
@@ -352,12 +352,26 @@ impl Node {
             net,
             key,
             listener,
-            months,
+            months: Mutex::new(months),
             cache_limit: config.cache_limit,
             fetch: config.fetch,
             player: Mutex::new(Player::default()),
         });
         node.announce().await;
+        // Into a new month: serve its receipts' topic as soon as it starts.
+        let weak = Arc::downgrade(&node);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(30));
+            loop {
+                tick.tick().await;
+                let Some(node) = weak.upgrade() else { break };
+                if let Some(month) = Month::containing(now_ms()) {
+                    if let Err(e) = node.serve_month(month).await {
+                        warn!("cannot serve {month}'s receipts: {e}");
+                    }
+                }
+            }
+        });
         info!(node = %node.key.public(), "node started");
         Ok(node)
     }
@@ -373,8 +387,8 @@ impl Node {
                 }
             }
         }
-        for month in &self.months {
-            let listener = self.listener.month_key(*month).public();
+        for month in self.months() {
+            let listener = self.listener.month_key(month).public();
             let held = self
                 .library
                 .store()
@@ -407,15 +421,18 @@ impl Node {
     }
 
     /// The months whose receipts this node gossips and reconciles.
-    pub fn months(&self) -> &[Month] {
-        &self.months
+    pub fn months(&self) -> Vec<Month> {
+        self.months
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// What the node is and holds.
     pub async fn status(&self) -> Result<Status, Error> {
         let stopped = |_| Error::Network("the network task has stopped".to_string());
         let mut receipts = 0;
-        for m in &self.months {
+        for m in &self.months() {
             receipts += self.net.held(*m).await.map_err(stopped)?;
         }
         let cached = self.library.store().cached()?;
@@ -758,6 +775,24 @@ impl Node {
         }
     }
 
+    /// Gossips and reconciles `month`'s receipts from now on (a node running into a new
+    /// month).
+    async fn serve_month(&self, month: Month) -> Result<(), Error> {
+        if self.months().contains(&month) {
+            return Ok(());
+        }
+        self.net
+            .serve_month(month)
+            .await
+            .map_err(|e| Error::Network(e.to_string()))?
+            .map_err(Error::Network)?;
+        let mut months = self.months.lock().unwrap_or_else(|p| p.into_inner());
+        if !months.contains(&month) {
+            months.push(month);
+        }
+        Ok(())
+    }
+
     /// Signs, stores and gossips the receipt of a listen.
     async fn sign_receipt(
         &self,
@@ -767,6 +802,7 @@ impl Node {
     ) -> Result<SignedReceipt, Error> {
         let month = Month::containing(started_at_ms)
             .ok_or_else(|| Error::Identity("the system clock is past 9999-12".to_string()))?;
+        self.serve_month(month).await?;
         let key = self.listener.month_key(month);
         let seq = self.library.store().next_seq(&key.public())?;
         let receipt = Receipt {

@@ -220,3 +220,35 @@ async fn bad_gossip_is_refused_and_harms_no_one() {
         "still connected"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_running_into_a_new_month_gossip_its_receipts() {
+    let nodes = start(3).await;
+    connect(&nodes, 1, 0).await;
+    connect(&nodes, 2, 1).await;
+    let november: Month = "2026-11".parse().unwrap();
+    let mut late = receipt(5, 1);
+    late.receipt.started_at_ms = november.bounds_ms().0 + 1000;
+    let key = ListenerSecret::from_bytes([5; 32]).month_key(november);
+    late.receipt.listener = key.public();
+    let late = late.receipt.sign(&key);
+    // Not served yet: refused with a reason.
+    assert!(nodes[0].client.publish(late).await.unwrap().is_err());
+    for n in &nodes {
+        n.client.serve_month(november).await.unwrap().unwrap();
+        n.client.serve_month(november).await.unwrap().unwrap(); // again: no change
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await; // the new topic's mesh forms
+    nodes[0].client.publish(late).await.unwrap().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for n in &nodes {
+        while n.client.held(november).await.unwrap() != 1 {
+            assert!(
+                Instant::now() < deadline,
+                "the November receipt did not spread"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(n.client.held(october()).await.unwrap() == 0);
+    }
+}

@@ -219,6 +219,7 @@ enum Command {
     PublishRaw(IdentTopic, Vec<u8>, oneshot::Sender<Result<(), String>>),
     Stats(oneshot::Sender<Stats>),
     Held(Month, oneshot::Sender<usize>),
+    ServeMonth(Month, oneshot::Sender<Result<(), String>>),
     ListenAddrs(oneshot::Sender<Vec<Multiaddr>>),
     Peers(oneshot::Sender<Vec<PeerId>>),
     Disconnect(PeerId, oneshot::Sender<()>),
@@ -273,6 +274,12 @@ impl Client {
     /// The receipt counters.
     pub async fn stats(&self) -> Result<Stats, Stopped> {
         self.ask(Command::Stats).await
+    }
+
+    /// Starts gossiping and reconciling `month`'s receipts too (a node running into a new
+    /// month); nothing happens if it already does.
+    pub async fn serve_month(&self, month: Month) -> Result<Result<(), String>, Stopped> {
+        self.ask(|tx| Command::ServeMonth(month, tx)).await
     }
 
     /// How many receipts of `month` this node holds.
@@ -648,6 +655,9 @@ impl Network {
             Command::Stats(tx) => {
                 let _ = tx.send(self.stats);
             }
+            Command::ServeMonth(month, tx) => {
+                let _ = tx.send(self.serve_month(month));
+            }
             Command::Held(month, tx) => {
                 let _ = tx.send(self.sets.get(&month).map_or(0, KeySet::len));
             }
@@ -864,6 +874,27 @@ impl Network {
         }
         self.take_in(vec![receipt], Via::Gossip);
         MessageAcceptance::Accept
+    }
+
+    fn serve_month(&mut self, month: Month) -> Result<(), String> {
+        if self.sets.contains_key(&month) {
+            return Ok(());
+        }
+        let mut set = KeySet::default();
+        for r in self
+            .store
+            .receipts_of_month(month)
+            .map_err(|e| e.to_string())?
+        {
+            set.insert(key_of(&r));
+        }
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .subscribe(&receipt_topic(month))
+            .map_err(|e| e.to_string())?;
+        self.sets.insert(month, set);
+        Ok(())
     }
 
     /// Checks and stores a release manifest: `Some(true)` if new, `Some(false)` if known,
