@@ -365,10 +365,10 @@ impl Node {
             loop {
                 tick.tick().await;
                 let Some(node) = weak.upgrade() else { break };
-                if let Some(month) = Month::containing(now_ms()) {
-                    if let Err(e) = node.serve_month(month).await {
-                        warn!("cannot serve {month}'s receipts: {e}");
-                    }
+                if let Some(month) = Month::containing(now_ms())
+                    && let Err(e) = node.serve_month(month).await
+                {
+                    warn!("cannot serve {month}'s receipts: {e}");
                 }
             }
         });
