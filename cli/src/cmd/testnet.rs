@@ -43,12 +43,19 @@ pub(crate) fn run(args: &TestnetArgs) -> Result<ExitCode> {
         });
     };
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    // Catch Ctrl-C from the start (the default would kill the process and leave the folder).
+    let (pressed, mut ctrl_c) = tokio::sync::watch::channel(false);
+    runtime.spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            let _ = pressed.send(true);
+        }
+    });
     let result = runtime.block_on(nineten_testnet::run(
         &options,
         dir.path(),
         &progress,
         async {
-            let _ = tokio::signal::ctrl_c().await;
+            let _ = ctrl_c.wait_for(|p| *p).await;
         },
     ));
     bar.finish_and_clear();
