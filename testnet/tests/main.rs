@@ -14,7 +14,7 @@ async fn a_small_network_plays_and_spreads_receipts() {
         nodes: 5,
         artists: 1,
         tracks_per_artist: 3,
-        track_seconds: (4.0, 6.0),
+        track_seconds: (16.0, 24.0),
         plays: 16,
         seed: 3,
     };
