@@ -1,95 +1,44 @@
-//! Receipt gossip and reconciliation figures, with 10 real nodes on 127.0.0.1 in one process:
+//! Receipt gossip and reconciliation figures, with real nodes on 127.0.0.1 in one process:
 //!
 //! - latency from `publish` until all 10 nodes hold a receipt, at 200 receipts/s in total
 //!   (p50, p95), then at rising rates to find the highest one the nodes sustain (p95 under 1 s);
+//! - the same 200/s latency while a hostile peer floods one node with receipts of fresh keys;
 //! - time and payload bytes for two halves of 10 nodes holding 10,000 receipts (5,000 each) to
 //!   converge after the partition heals through one link;
+//! - catch-up: an empty node joining one that holds N receipts (`NINETEN_CATCHUP`, default
+//!   1,000,000), and two nodes of N receipts each with 1% different: time, bytes, peak RSS;
 //! - resident memory of one idle node (network and store), read from /proc.
 //!
 //! Run: `cargo bench -p nineten-node --bench gossip`.
 
 #![allow(missing_docs, clippy::unwrap_used)]
 
+#[path = "../tests/support.rs"]
+mod support;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use nineten_node::net::{self, Client, Config, Event, key_of};
-use nineten_protocol::identity::ListenerSecret;
-use nineten_protocol::key::{ContentHash, PublicKey};
-use nineten_protocol::month::Month;
-use nineten_protocol::receipt::{Receipt, SignedReceipt};
-use nineten_storage::Store;
+use nineten_node::net::Event;
+use nineten_protocol::key::ContentHash;
+use nineten_protocol::receipt::SignedReceipt;
 
-fn october() -> Month {
-    "2026-10".parse().unwrap()
-}
+use support::{TestNode as Node, connect, converge, meshed, receipt, start_one};
 
-fn receipts(listener: u8, from: u64, n: u64) -> Vec<SignedReceipt> {
-    let key = ListenerSecret::from_bytes([listener; 32]).month_key(october());
-    (from..from + n)
-        .map(|seq| {
-            Receipt {
-                listener: key.public(),
-                seq,
-                track: ContentHash::of(&seq.to_be_bytes()),
-                artist: PublicKey([7; 32]),
-                started_at_ms: october().bounds_ms().0 + seq * 200,
-                listened_ms: 180,
-                track_ms: 210_000,
-                home_node: PublicKey([9; 32]),
-            }
-            .sign(&key)
-        })
-        .collect()
-}
-
-struct Node {
-    client: Client,
-    addr: libp2p::Multiaddr,
-    _dir: tempfile::TempDir,
+fn receipts(listener: u32, from: u64, n: u64) -> Vec<SignedReceipt> {
+    (from..from + n).map(|seq| receipt(listener, seq)).collect()
 }
 
 async fn start(n: usize, preload: impl Fn(usize) -> Vec<SignedReceipt>) -> Vec<Node> {
     let mut nodes = Vec::new();
     for i in 0..n {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        store.put_receipts(&preload(i)).unwrap();
-        let config = Config {
-            listen: "/ip4/127.0.0.1/tcp/0".parse().unwrap(),
-            peers: Vec::new(),
-            months: vec![october()],
-            sync_interval: Duration::from_millis(500),
-            iroh: None,
-        };
-        let (client, network) = net::new(&[i as u8 + 1; 32], config, store).unwrap();
-        tokio::spawn(network.run());
-        let addr = loop {
-            if let Some(a) = client.listen_addrs().await.unwrap().into_iter().next() {
-                break a;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        };
-        nodes.push(Node {
-            client,
-            addr,
-            _dir: dir,
-        });
+        nodes.push(start_one(i, &preload(i)).await);
     }
     nodes
 }
 
-async fn connect(nodes: &[Node], a: usize, b: usize) {
-    nodes[a]
-        .client
-        .dial(nodes[b].addr.clone())
-        .await
-        .unwrap()
-        .unwrap();
-}
-
-type Arrivals = HashMap<[u8; 72], (Instant, usize)>;
+type Arrivals = HashMap<ContentHash, (Instant, usize)>;
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
@@ -97,16 +46,16 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 /// Publishes `count` receipts at `rate` per second spread over the nodes; returns the sorted
 /// latencies until every node holds each receipt (missing ones count as the deadline).
-async fn latencies(nodes: &[Node], rate: u64, count: u64, listener: u8) -> (Vec<Duration>, usize) {
+async fn latencies(nodes: &[Node], rate: u64, count: u64, listener: u32) -> (Vec<Duration>, usize) {
     // Per receipt: when the last node got it, and how many nodes have.
     let arrivals: Arc<Mutex<Arrivals>> = Arc::default();
-    let published: Arc<Mutex<HashMap<[u8; 72], Instant>>> = Arc::default();
+    let published: Arc<Mutex<HashMap<ContentHash, Instant>>> = Arc::default();
     let mut watchers = Vec::new();
     for node in nodes {
         let mut events = node.client.events();
         let arrivals = arrivals.clone();
         watchers.push(tokio::spawn(async move {
-            while let Ok(Event::Receipt { key, .. }) = events.recv().await {
+            while let Ok(Event::Receipt { id: key, .. }) = events.recv().await {
                 let mut a = arrivals.lock().unwrap();
                 let e = a.entry(key).or_insert((Instant::now(), 0));
                 e.0 = Instant::now();
@@ -120,13 +69,10 @@ async fn latencies(nodes: &[Node], rate: u64, count: u64, listener: u8) -> (Vec<
     for (i, r) in all.iter().enumerate() {
         let due = began + gap * i as u32;
         tokio::time::sleep_until(due.into()).await;
-        published.lock().unwrap().insert(key_of(r), Instant::now());
-        nodes[i % nodes.len()]
-            .client
-            .publish(*r)
-            .await
-            .unwrap()
-            .unwrap();
+        published.lock().unwrap().insert(r.id(), Instant::now());
+        // Publishing waits for the store; concurrent publishes share its batches.
+        let (client, r) = (nodes[i % nodes.len()].client.clone(), *r);
+        tokio::spawn(async move { client.publish(r).await.unwrap() });
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
     for w in watchers {
@@ -180,7 +126,7 @@ async fn main() {
         connect(&nodes, i, 0).await;
         connect(&nodes, i, i - 1).await;
     }
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    meshed(&nodes.iter().collect::<Vec<_>>()).await;
     let (l, missing) = latencies(&nodes, 200, 1000, 1).await;
     println!(
         "gossip to all 10 nodes at 200 receipts/s (1000 receipts): p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms, {missing} missing",
@@ -189,7 +135,7 @@ async fn main() {
         l.last().unwrap().as_secs_f64() * 1e3
     );
     for (i, rate) in [400u64, 600, 800, 1000, 1500].into_iter().enumerate() {
-        let (l, missing) = latencies(&nodes, rate, rate * 3, 10 + i as u8).await;
+        let (l, missing) = latencies(&nodes, rate, rate * 3, 10 + i as u32).await;
         let p95 = percentile(&l, 0.95);
         println!(
             "gossip at {rate} receipts/s ({} receipts): p50 {:.1} ms, p95 {:.1} ms, {missing} missing",
@@ -201,6 +147,34 @@ async fn main() {
             break;
         }
     }
+
+    // The same 200/s while a flooder, connected to node 0, gossips valid receipts of fresh
+    // keys as fast as it can (each a different listener: no cap applies, only budgets).
+    let flooder = start_one(10, &[]).await;
+    flooder.client.dial(nodes[0].addr.clone()).await.unwrap();
+    meshed(&[&flooder]).await;
+    let flood: Vec<Vec<u8>> = (0..40_000u32)
+        .map(|i| receipt(5_000_000 + i, 0).to_bytes().to_vec())
+        .collect();
+    let client = flooder.client.clone();
+    let flooding = tokio::spawn(async move {
+        let topic = nineten_node::net::receipt_topic(support::october());
+        for bytes in flood {
+            let _ = client.publish_raw(topic.clone(), bytes).await;
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (l, missing) = latencies(&nodes, 200, 1000, 30).await;
+    flooding.abort();
+    let victim = nodes[0].client.stats().await.unwrap();
+    println!(
+        "gossip to all 10 nodes at 200 receipts/s while node 0 is flooded: p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms, {missing} missing; node 0 rate-limited {} flood receipts",
+        percentile(&l, 0.5).as_secs_f64() * 1e3,
+        percentile(&l, 0.95).as_secs_f64() * 1e3,
+        l.last().unwrap().as_secs_f64() * 1e3,
+        victim.rate_limited
+    );
+    flooder.client.shutdown().await;
     for n in &nodes {
         n.client.shutdown().await;
     }
@@ -220,25 +194,18 @@ async fn main() {
         connect(&nodes, i, i - 1).await;
         connect(&nodes, i + 5, i + 4).await;
     }
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    meshed(&nodes.iter().collect::<Vec<_>>()).await;
     let mut before = 0;
     for n in &nodes {
         before += n.client.stats().await.unwrap().sync_bytes;
     }
-    let began = Instant::now();
     connect(&nodes, 4, 5).await;
-    loop {
-        let mut done = true;
-        for n in &nodes {
-            done &= n.client.held(october()).await.unwrap() == 10_000;
-        }
-        if done {
-            break;
-        }
-        assert!(began.elapsed() < Duration::from_secs(60), "no convergence");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let took = began.elapsed();
+    let took = converge(
+        &nodes.iter().collect::<Vec<_>>(),
+        10_000,
+        Duration::from_secs(60),
+    )
+    .await;
     let mut after = 0;
     for n in &nodes {
         after += n.client.stats().await.unwrap().sync_bytes;
@@ -248,4 +215,93 @@ async fn main() {
         took.as_secs_f64() * 1e3,
         (after - before) as f64 / 1e3
     );
+    for n in &nodes {
+        n.client.shutdown().await;
+    }
+    drop(nodes);
+
+    let n: u64 = std::env::var("NINETEN_CATCHUP")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    catch_up(n).await;
+}
+
+/// Catch-up figures: an empty node joins one holding `n` receipts; then two nodes of `n`
+/// receipts each, 1% of them different, reconcile.
+async fn catch_up(n: u64) {
+    // Listeners of 10,000 receipts each (under the monthly cap), signed on all cores.
+    let sign = |from: u64, count: u64| -> Vec<SignedReceipt> {
+        use rayon::prelude::*;
+        (from..from + count)
+            .into_par_iter()
+            .map(|i| receipt(2_000 + (i / 10_000) as u32, i % 10_000))
+            .collect()
+    };
+    let all = sign(0, n);
+    let full = start_one(0, &all).await;
+    let empty = start_one(1, &[]).await;
+    let nodes = [full, empty];
+    let rss0 = rss_kib();
+    connect(&nodes, 1, 0).await;
+    let peak = Arc::new(Mutex::new(rss0));
+    let sampler = {
+        let peak = peak.clone();
+        tokio::spawn(async move {
+            loop {
+                let r = rss_kib();
+                {
+                    let mut p = peak.lock().unwrap();
+                    *p = (*p).max(r);
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
+    let took = converge(
+        &[&nodes[0], &nodes[1]],
+        n as usize,
+        Duration::from_secs(1800),
+    )
+    .await;
+    let bytes = nodes[0].client.stats().await.unwrap().sync_bytes
+        + nodes[1].client.stats().await.unwrap().sync_bytes;
+    println!(
+        "catch-up: an empty node took {n} receipts in {:.1} s, {:.1} MB of payload ({:.0} receipts/s), process RSS {} MiB before, peak {} MiB",
+        took.as_secs_f64(),
+        bytes as f64 / 1e6,
+        n as f64 / took.as_secs_f64(),
+        rss0 / 1024,
+        *peak.lock().unwrap() / 1024
+    );
+    for node in &nodes {
+        node.client.shutdown().await;
+    }
+    drop(nodes);
+
+    // Two nodes of n receipts each, 1% (n / 100) on each side the other lacks.
+    let diff = n / 100;
+    let extra_a = sign(n, diff);
+    let extra_b = sign(n + diff, diff);
+    let common = &all[..(n - diff) as usize];
+    let a: Vec<SignedReceipt> = common.iter().chain(&extra_a).copied().collect();
+    let b: Vec<SignedReceipt> = common.iter().chain(&extra_b).copied().collect();
+    drop(all);
+    let nodes = [start_one(2, &a).await, start_one(3, &b).await];
+    drop((a, b));
+    let rss0 = rss_kib();
+    *peak.lock().unwrap() = rss0;
+    connect(&nodes, 1, 0).await;
+    let want = (n - diff + 2 * diff) as usize;
+    let took = converge(&[&nodes[0], &nodes[1]], want, Duration::from_secs(1800)).await;
+    let bytes = nodes[0].client.stats().await.unwrap().sync_bytes
+        + nodes[1].client.stats().await.unwrap().sync_bytes;
+    println!(
+        "reconcile: two nodes of {n} receipts, {diff} different on each side, agreed in {:.1} s, {:.1} MB of payload, process RSS {} MiB before, peak {} MiB",
+        took.as_secs_f64(),
+        bytes as f64 / 1e6,
+        rss0 / 1024,
+        *peak.lock().unwrap() / 1024
+    );
+    sampler.abort();
 }

@@ -48,7 +48,7 @@ pub(crate) async fn played(
     })?;
     if complete {
         for blob in [track.hash, track.index] {
-            if let Ok(Err(e)) = net.provide(blob).await {
+            if let Err(e) = net.provide(blob).await {
                 warn!(%blob, "could not announce a cached track: {e}");
             }
         }

@@ -20,7 +20,7 @@ use nineten_protocol::identity::{Keypair, ListenerSecret, Secret};
 use nineten_protocol::key::{ContentHash, PublicKey};
 use nineten_protocol::manifest::SignedManifest;
 use nineten_protocol::month::Month;
-use nineten_protocol::receipt::{Receipt, SignedReceipt};
+use nineten_protocol::receipt::{NO_HOME_NODE, Receipt, SignedReceipt};
 use nineten_storage::Store;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
@@ -376,8 +376,7 @@ impl Node {
         Ok(node)
     }
 
-    /// Re-announces what this node holds: every complete track (own releases and cache) and
-    /// its listener keys of the months served.
+    /// Re-announces what this node holds: every complete track (own releases and cache).
     async fn announce(&self) {
         let releases = self.library.releases().unwrap_or_default();
         for track in releases.iter().flat_map(|r| &r.manifest.tracks) {
@@ -385,17 +384,6 @@ impl Node {
                 if self.library.has_blob(&blob).await.unwrap_or(false) {
                     let _ = self.net.provide(blob).await;
                 }
-            }
-        }
-        for month in self.months() {
-            let listener = self.listener.month_key(month).public();
-            let held = self
-                .library
-                .store()
-                .receipts_of_listener(&listener)
-                .is_ok_and(|r| !r.is_empty());
-            if held {
-                let _ = self.net.provide_listener(listener).await;
             }
         }
     }
@@ -480,15 +468,13 @@ impl Node {
                 self.net
                     .provide(blob)
                     .await
-                    .map_err(|e| Error::Network(e.to_string()))?
-                    .map_err(Error::Network)?;
+                    .map_err(|e| Error::Network(e.to_string()))?;
             }
         }
         self.net
             .publish_release(manifest.clone())
             .await
-            .map_err(|e| Error::Network(e.to_string()))?
-            .map_err(Error::Network)?;
+            .map_err(|e| Error::Network(e.to_string()))?;
         Ok(CatalogEntry::from(&manifest))
     }
 
@@ -784,8 +770,7 @@ impl Node {
         self.net
             .serve_month(month)
             .await
-            .map_err(|e| Error::Network(e.to_string()))?
-            .map_err(Error::Network)?;
+            .map_err(|e| Error::Network(e.to_string()))?;
         let mut months = self.months.lock().unwrap_or_else(|p| p.into_inner());
         if !months.contains(&month) {
             months.push(month);
@@ -813,18 +798,13 @@ impl Node {
             started_at_ms,
             listened_ms,
             track_ms: found.track.duration_ms,
-            home_node: self.key.public(),
+            home_node: NO_HOME_NODE,
         }
         .sign(&key);
-        let network = |e: String| Error::Network(e);
         self.net
             .publish(receipt)
             .await
-            .map_err(|e| network(e.to_string()))?
-            .map_err(network)?;
-        if seq == 0 {
-            let _ = self.net.provide_listener(key.public()).await;
-        }
+            .map_err(|e| Error::Network(e.to_string()))?;
         Ok(receipt)
     }
 

@@ -5,9 +5,11 @@
 
 mod bad_input;
 mod daemon;
+mod hostile;
 mod library;
 mod net;
 mod roundtrip;
 mod signal;
+mod support;
 mod third_party;
 mod transfer;

@@ -14,6 +14,7 @@
 //! | [`jsonl`] | reading a file of records, one JSON object per line, with line-numbered errors |
 //! | [`settlement`] | `settle`: a month of receipts and subscriptions to a [`tally::Tally`] |
 //! | [`tally`] | the tally, its JSON form and the canonical encoding reviewers sign |
+//! | [`wire`] | topics, protocol ids, DHT keys and reconciliation items every node shares |
 //!
 //! Data flow: a listener's node signs a [`receipt::SignedReceipt`] per listen with its
 //! [`identity::ListenerSecret`]'s month key; the home node signs a
@@ -34,5 +35,6 @@ pub mod settlement;
 pub mod signature;
 pub mod subscription;
 pub mod tally;
+pub mod wire;
 
 pub use error::FieldError;

@@ -71,6 +71,14 @@ impl Month {
         }
     }
 
+    /// The month before this one, if it is in range.
+    pub fn previous(self) -> Option<Self> {
+        match self.month {
+            1 => Self::new(self.year.checked_sub(1)?, 12).ok(),
+            m => Self::new(self.year, m - 1).ok(),
+        }
+    }
+
     /// First millisecond of the month and first millisecond after it: `start <= t < end`.
     pub fn bounds_ms(self) -> (u64, u64) {
         let start = first_ms(i64::from(self.year), self.month);

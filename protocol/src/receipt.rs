@@ -218,6 +218,11 @@ impl Reader<'_> {
     }
 }
 
+/// The `home_node` of a receipt whose listener has no home node: 32 zero bytes, a key no node
+/// can have (a small-order point), so such a receipt moves no money and names no node.
+/// A listener's own node is never named there: that would link its month keys to the node.
+pub const NO_HOME_NODE: PublicKey = PublicKey([0; 32]);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -32,6 +32,8 @@ pub enum Kind {
     Cached = b'c',
     /// A listener key's receipt counter: value is the next seq.
     Seq = b'q',
+    /// Index: a receipt's id; value is its listener and seq (the rest of its key).
+    ReceiptById = b'i',
 }
 
 /// Builds a key of `kind` from parts.
@@ -133,6 +135,17 @@ pub fn cache() -> Vec<u8> {
 /// A listener key's receipt counter.
 pub fn seq(listener: &PublicKey) -> Vec<u8> {
     key(Kind::Seq, &[&listener.0])
+}
+
+/// A receipt's entry in the id index.
+pub fn receipt_by_id(id: &ContentHash) -> Vec<u8> {
+    key(Kind::ReceiptById, &[&id.0])
+}
+
+/// The metadata key that says the receipt id index is complete (stores made before it
+/// existed build it on open).
+pub fn receipt_id_index_built() -> Vec<u8> {
+    key(Kind::Meta, &[b"index:receipt-id"])
 }
 
 /// The id at the end of an index key (its last 32 bytes).

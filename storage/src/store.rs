@@ -61,6 +61,7 @@ impl Store {
             .map_err(Error::db("opening the database"))?;
         let store = Self { db };
         store.check_schema()?;
+        store.build_receipt_id_index()?;
         debug!(dir = %dir.display(), "store open");
         Ok(store)
     }
@@ -82,6 +83,26 @@ impl Store {
         }
     }
 
+    /// Builds the receipt id index over the receipts of a store written before it existed.
+    fn build_receipt_id_index(&self) -> Result<(), Error> {
+        let done = keys::receipt_id_index_built();
+        if self
+            .db
+            .contains_key(&done)
+            .map_err(Error::db("reading the index state"))?
+        {
+            return Ok(());
+        }
+        let mut batch = sled::Batch::default();
+        for entry in self.db.scan_prefix(keys::receipts()) {
+            let (key, value) = entry.map_err(Error::db("scanning receipts"))?;
+            let r = SignedReceipt::from_bytes(&value).map_err(|e| corrupt(&key, e))?;
+            batch.insert(keys::receipt_by_id(&r.id()), &id_index_value(&r)[..]);
+        }
+        batch.insert(done, &[]);
+        self.commit(batch, "building the receipt id index")
+    }
+
     fn flush(&self) -> Result<(), Error> {
         self.db.flush().map_err(Error::db("flushing to disk"))?;
         Ok(())
@@ -98,6 +119,7 @@ impl Store {
         for r in receipts {
             let bytes = r.to_bytes();
             batch.insert(receipt_key(r, &bytes), &bytes[..]);
+            batch.insert(keys::receipt_by_id(&r.id()), &id_index_value(r)[..]);
             batch.insert(
                 keys::listener_in_month(month_of(r)?, &r.receipt.listener),
                 &[],
@@ -125,6 +147,58 @@ impl Store {
         value
             .map(|v| SignedReceipt::from_bytes(&v).map_err(|e| corrupt(&key, e)))
             .transpose()
+    }
+
+    /// The stored receipts with these ids, in the order asked; ids not stored are skipped.
+    pub fn receipts_by_ids(&self, ids: &[ContentHash]) -> Result<Vec<SignedReceipt>, Error> {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let index = keys::receipt_by_id(id);
+            let Some(at) = self
+                .db
+                .get(&index)
+                .map_err(Error::db("reading the receipt id index"))?
+            else {
+                continue;
+            };
+            let (listener, seq) = <[u8; 40]>::try_from(at.as_ref())
+                .map(|v| {
+                    let (l, s) = v.split_at(32);
+                    let seq = u64::from_be_bytes(s.try_into().expect("8 bytes"));
+                    (PublicKey(l.try_into().expect("32 bytes")), seq)
+                })
+                .map_err(|_| corrupt(&index, FieldError::new("index", "not 40 bytes")))?;
+            out.extend(self.receipt_by_key(&listener, seq, id)?);
+        }
+        Ok(out)
+    }
+
+    /// Up to `limit` of a listener's receipts after `after` (a seq and id; from the first when
+    /// `None`), ordered by seq then id: one page, read without touching the rest.
+    pub fn receipts_of_listener_after(
+        &self,
+        listener: &PublicKey,
+        after: Option<(u64, ContentHash)>,
+        limit: usize,
+    ) -> Result<Vec<SignedReceipt>, Error> {
+        let prefix = keys::receipts_of_listener(listener);
+        let start = match after {
+            None => prefix.clone(),
+            Some((seq, id)) => {
+                let mut k = keys::receipt(listener, seq, &id);
+                k.push(0);
+                k
+            }
+        };
+        self.db
+            .range(start..)
+            .take_while(|e| e.as_ref().map_or(true, |(k, _)| k.starts_with(&prefix)))
+            .take(limit)
+            .map(|entry| {
+                let (key, value) = entry.map_err(Error::db("scanning receipts"))?;
+                SignedReceipt::from_bytes(&value).map_err(|e| corrupt(&key, e))
+            })
+            .collect()
     }
 
     /// Every receipt that started in `month`, ordered by listener then seq.
@@ -397,6 +471,14 @@ impl Store {
 
 fn receipt_key(r: &SignedReceipt, bytes: &[u8]) -> Vec<u8> {
     keys::receipt(&r.receipt.listener, r.receipt.seq, &ContentHash::of(bytes))
+}
+
+/// The id index's value: the receipt's listener and seq.
+fn id_index_value(r: &SignedReceipt) -> [u8; 40] {
+    let mut v = [0u8; 40];
+    v[..32].copy_from_slice(&r.receipt.listener.0);
+    v[32..].copy_from_slice(&r.receipt.seq.to_be_bytes());
+    v
 }
 
 fn month_of(r: &SignedReceipt) -> Result<Month, Error> {

@@ -1,0 +1,144 @@
+//! What the network tests and benches share: loopback nodes on real stores, one receipt
+//! builder, and one way to wait for a condition (events and counters, never a fixed sleep).
+//! Benches include this file with `#[path]`.
+
+#![allow(dead_code, clippy::unwrap_used)] // each test binary or bench uses part of it
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use nineten_node::net::{self, Client, Config};
+use nineten_protocol::identity::ListenerSecret;
+use nineten_protocol::key::{ContentHash, PublicKey};
+use nineten_protocol::month::Month;
+use nineten_protocol::receipt::{Receipt, SignedReceipt};
+use nineten_storage::Store;
+
+/// The month the tests' receipts belong to.
+pub(crate) fn october() -> Month {
+    "2026-10".parse().unwrap()
+}
+
+/// Receipt number `seq` of listener number `listener` (a month key of a fixed secret), a
+/// minute after the previous one (the month holds 44,640 of them).
+pub(crate) fn receipt(listener: u32, seq: u64) -> SignedReceipt {
+    let mut secret = [0u8; 32];
+    secret[..4].copy_from_slice(&listener.to_be_bytes());
+    secret[31] = 1;
+    let key = ListenerSecret::from_bytes(secret).month_key(october());
+    Receipt {
+        listener: key.public(),
+        seq,
+        track: ContentHash::of(&seq.to_be_bytes()),
+        artist: PublicKey([7; 32]),
+        started_at_ms: october().bounds_ms().0 + seq * 60_000,
+        listened_ms: 50_000,
+        track_ms: 210_000,
+        home_node: PublicKey([9; 32]),
+    }
+    .sign(&key)
+}
+
+/// A node's network on a store of its own.
+pub(crate) struct TestNode {
+    pub(crate) client: Client,
+    pub(crate) addr: libp2p::Multiaddr,
+    pub(crate) store: Store,
+    pub(crate) dir: tempfile::TempDir,
+}
+
+/// The default test configuration: October served, a sync every 500 ms.
+pub(crate) fn config() -> Config {
+    Config {
+        listen: "/ip4/127.0.0.1/tcp/0".parse().unwrap(),
+        peers: Vec::new(),
+        months: vec![october()],
+        sync_interval: Duration::from_millis(500),
+        iroh: None,
+    }
+}
+
+/// Starts node number `i` on a fresh store holding `receipts`.
+pub(crate) async fn start_one(i: usize, receipts: &[SignedReceipt]) -> TestNode {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    for chunk in receipts.chunks(10_000) {
+        store.put_receipts(chunk).unwrap();
+    }
+    let mut seed = [0u8; 32];
+    seed[..8].copy_from_slice(&(i as u64 + 1).to_be_bytes());
+    let (client, network) = net::new(&seed, config(), store.clone()).unwrap();
+    tokio::spawn(network.run());
+    eventually("the node listens", Duration::from_secs(5), || async {
+        !client.listen_addrs().await.unwrap().is_empty()
+    })
+    .await;
+    let addr = client.listen_addrs().await.unwrap()[0].clone();
+    TestNode {
+        client,
+        addr,
+        store,
+        dir,
+    }
+}
+
+/// Starts `n` empty nodes.
+pub(crate) async fn start(n: usize) -> Vec<TestNode> {
+    let mut nodes = Vec::new();
+    for i in 0..n {
+        nodes.push(start_one(i, &[]).await);
+    }
+    nodes
+}
+
+/// Connects node `a` to node `b`.
+pub(crate) async fn connect(nodes: &[TestNode], a: usize, b: usize) {
+    nodes[a].client.dial(nodes[b].addr.clone()).await.unwrap();
+}
+
+/// Waits until every node has a gossip mesh for October.
+pub(crate) async fn meshed(nodes: &[&TestNode]) {
+    eventually("gossip meshes form", Duration::from_secs(10), || async {
+        for n in nodes {
+            if n.client.mesh_peers(october()).await.unwrap() == 0 {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
+}
+
+/// Polls `check` until it holds; panics naming `what` at the deadline. Returns how long it
+/// took.
+pub(crate) async fn eventually<F, Fut>(what: &str, deadline: Duration, mut check: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let began = Instant::now();
+    loop {
+        if check().await {
+            return began.elapsed();
+        }
+        assert!(began.elapsed() < deadline, "{what}: not after {deadline:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Waits until every node in `nodes` holds `want` receipts of October.
+pub(crate) async fn converge(nodes: &[&TestNode], want: usize, deadline: Duration) -> Duration {
+    eventually(
+        &format!("every node holds {want} receipts"),
+        deadline,
+        || async {
+            for n in nodes {
+                if n.client.held(october()).await.unwrap() != want {
+                    return false;
+                }
+            }
+            true
+        },
+    )
+    .await
+}
