@@ -12,7 +12,7 @@ use nineten_node::daemon::{Config, Ending, Listen, Node, SinkSpec};
 use nineten_node::import::{self, PreparedRelease, Release};
 use nineten_protocol::identity::Keypair;
 use nineten_protocol::month::Month;
-use nineten_protocol::receipt::SignedReceipt;
+use nineten_protocol::receipt::{NO_HOME_NODE, SignedReceipt};
 use nineten_protocol::signature::verify_record;
 
 use crate::signal::*;
@@ -104,7 +104,10 @@ async fn published_on_a_played_on_c_while_only_b_holds_a_copy() {
     assert_eq!(receipt.receipt.artist, prepared.manifest.manifest.artist);
     assert_eq!(receipt.receipt.listened_ms, 3000);
     assert_eq!(receipt.receipt.track_ms, track.duration_ms);
-    assert_eq!(receipt.receipt.home_node, b.key());
+    assert_eq!(
+        receipt.receipt.home_node, NO_HOME_NODE,
+        "no home node yet: none named"
+    );
     let month = Month::containing(receipt.receipt.started_at_ms).unwrap();
     assert_eq!(receipt.receipt.listener, b.listener_key(month));
 
@@ -259,37 +262,50 @@ async fn the_cache_drops_the_least_recently_played_track() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_catalog_gossip_is_refused_and_the_good_release_arrives() {
+async fn bad_catalog_gossip_costs_the_liar_and_the_good_release_arrives() {
     let dir = tempfile::tempdir().unwrap();
     let prepared = album(dir.path(), &[1.0]);
-    let a = start(dir.path(), "a", &[], 1 << 30).await;
-    let b = start(dir.path(), "b", &[&a], 1 << 30).await;
+    let artist = start(dir.path(), "artist", &[], 1 << 30).await;
+    let liar = start(dir.path(), "liar", &[], 1 << 30).await;
+    let b = start(dir.path(), "b", &[&artist, &liar], 1 << 30).await;
     eventually(10, "the nodes are connected", || async {
-        b.net().peers().await.unwrap().len() == 1
+        b.net().peers().await.unwrap().len() == 2
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(800)).await; // the gossip mesh forms
-    let mut forged = prepared.manifest.clone();
-    forged.manifest.title = "Stolen".into();
     let topic = nineten_node::net::catalog_topic;
-    for bytes in [b"not a manifest".to_vec(), forged.to_bytes(), vec![0; 1000]] {
-        a.net().publish_raw(topic(), bytes).await.unwrap();
-    }
+    eventually(10, "the liar's gossip reaches b", || async {
+        let mut forged = prepared.manifest.clone();
+        forged.manifest.title = "Stolen".into();
+        for bytes in [b"not a manifest".to_vec(), forged.to_bytes(), vec![0; 1000]] {
+            let _ = liar.net().publish_raw(topic(), bytes).await;
+        }
+        b.net().stats().await.unwrap().releases_rejected >= 3
+    })
+    .await;
     let oversized = vec![0; 2 * nineten_node::net::MAX_GOSSIP];
-    assert!(a.net().publish_raw(topic(), oversized).await.is_err());
+    assert!(liar.net().publish_raw(topic(), oversized).await.is_err());
 
-    let release = a.add_release(&prepared).await.unwrap();
-    a.publish(&release.to_string()).await.unwrap();
+    let release = artist.add_release(&prepared).await.unwrap();
+    artist.publish(&release.to_string()).await.unwrap();
     eventually(10, "the good release arrives", || async {
         b.catalog().unwrap().len() == 1
     })
     .await;
     assert_eq!(b.catalog().unwrap()[0].title, "Found Sounds");
     let stats = b.net().stats().await.unwrap();
-    assert!(stats.releases_rejected >= 3, "{stats:?}");
     assert_eq!(stats.releases, 1);
-    assert_eq!(b.net().peers().await.unwrap().len(), 1, "still connected");
-    for n in [a, b] {
+    // The liar is banned (gossipsub scores it below the graylist); the artist stays.
+    eventually(10, "the liar is banned", || async {
+        b.net().stats().await.unwrap().banned >= 1
+    })
+    .await;
+    let peers = b.net().peers().await.unwrap();
+    assert_eq!(
+        peers.len(),
+        1,
+        "only the artist is still connected: {peers:?}"
+    );
+    for n in [artist, liar, b] {
         n.shutdown().await.unwrap();
     }
 }

@@ -249,9 +249,11 @@ async fn lying_answers_cost_the_liar_and_leave_the_victims_data_alone() {
     let same_page: Vec<u8> = (0..holders::PAGE as u64)
         .flat_map(|_| receipt(1, 0).to_bytes())
         .collect();
-    let page: Vec<ContentHash> = (0..catalog::MAX_IDS as u32)
+    // A well-formed full page (sorted), sent again for every page asked: endless.
+    let mut page: Vec<ContentHash> = (0..catalog::MAX_IDS as u32)
         .map(|i| ContentHash(*blake3::hash(&i.to_be_bytes()).as_bytes()))
         .collect();
+    page.sort();
     let (mut catalog_pages, mut fetches) = (0, 0);
     let (tx, mut lookup) = mpsc::channel(1);
     let client = victim.client.clone();
@@ -388,17 +390,23 @@ async fn a_flood_of_fresh_keys_is_rate_limited_and_honest_gossip_still_arrives()
     // An honest receipt still arrives at the victim while it is flooded.
     let mine = receipt(7, 0);
     nodes[1].client.publish(mine).await.unwrap();
-    eventually("honest gossip arrives", Duration::from_secs(10), || async {
+    let took = eventually("honest gossip arrives", Duration::from_secs(60), || async {
         nodes[0].store.has_receipt(&mine).unwrap()
     })
     .await;
+    eprintln!("the honest receipt reached the flooded victim in {took:?}");
     let elapsed = started.elapsed().as_secs_f64();
     let held = nodes[0].client.held(october()).await.unwrap() as f64;
-    let bound = 4.0 * receipts::GOSSIP_PER_SEC + receipts::GOSSIP_PER_SEC * elapsed + 1.0;
+    // The flood enters the honest side at two doors: the flooder's connection to the victim,
+    // and its connection to the honest node (its Kademlia finds it through the victim); each
+    // door passes at most its budget, and whatever the honest node holds came through one of
+    // them, so reconciling with it adds nothing beyond.
+    let budget = 4.0 * receipts::GOSSIP_PER_SEC + receipts::GOSSIP_PER_SEC * elapsed;
     assert!(
-        held <= bound,
-        "{held} of {sent} flood receipts taken in {elapsed:.1} s, bound {bound}"
+        held <= 2.0 * budget + 1.0,
+        "{held} of {sent} flood receipts taken in {elapsed:.1} s, budget {budget} a door"
     );
+    assert!(held < f64::from(sent), "{held} of {sent}: not limited");
     drive.abort();
 }
 

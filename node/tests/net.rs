@@ -196,3 +196,62 @@ async fn nodes_running_into_a_new_month_gossip_its_receipts() {
     let err = nodes[0].client.publish(receipt(6, 1)).await.unwrap_err();
     assert!(err.to_string().contains("2026-10"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_from_the_future_are_refused() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let later = now + 86_400_000; // a day ahead: more than any clock is off
+    let months: Vec<Month> = [now, later]
+        .iter()
+        .map(|t| Month::containing(*t).unwrap())
+        .collect();
+    let nodes = start(2).await;
+    for n in &nodes {
+        for m in &months {
+            n.client.serve_month(*m).await.unwrap();
+        }
+    }
+    connect(&nodes, 1, 0).await;
+    let key = ListenerSecret::from_bytes([8; 32]).month_key(months[1]);
+    let mut future = receipt(8, 0).receipt;
+    future.listener = key.public();
+    future.started_at_ms = later;
+    let future = future.sign(&key);
+    let mut present = future.receipt;
+    present.seq = 1;
+    present.started_at_ms = now - 60_000;
+    let key_now = ListenerSecret::from_bytes([8; 32]).month_key(months[0]);
+    present.listener = key_now.public();
+    let present = present.sign(&key_now);
+    eventually("the mesh forms", Duration::from_secs(10), || async {
+        nodes[0].client.mesh_peers(months[1]).await.unwrap() > 0
+            && nodes[0].client.mesh_peers(months[0]).await.unwrap() > 0
+    })
+    .await;
+    nodes[0]
+        .client
+        .publish_raw(net::receipt_topic(months[1]), future.to_bytes().to_vec())
+        .await
+        .unwrap();
+    nodes[0]
+        .client
+        .publish_raw(net::receipt_topic(months[0]), present.to_bytes().to_vec())
+        .await
+        .unwrap();
+    eventually(
+        "the present receipt arrives",
+        Duration::from_secs(10),
+        || async { nodes[1].store.has_receipt(&present).unwrap() },
+    )
+    .await;
+    eventually(
+        "the future one is refused",
+        Duration::from_secs(10),
+        || async { nodes[1].client.stats().await.unwrap().refused == 1 },
+    )
+    .await;
+    assert!(!nodes[1].store.has_receipt(&future).unwrap());
+}

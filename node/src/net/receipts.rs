@@ -46,8 +46,9 @@ pub const MAX_FETCH: usize = 1024;
 pub const MAX_PER_LISTENER: u32 = 20_000;
 /// How far in the future (by this node's clock) a receipt may start: clocks differ a little.
 pub const FUTURE_SKEW_MS: u64 = 10 * 60 * 1000;
-/// Requests of one peer in work at a time; more are refused.
-pub const MAX_INBOUND: usize = 2;
+/// Requests of one peer in work at a time; more are refused. An honest peer has at most
+/// three per month it reconciles (a frame and two fetches).
+pub const MAX_INBOUND: usize = 8;
 /// Requests a peer may make per second (bursts of twice as many).
 pub const REQUESTS_PER_SEC: f64 = 50.0;
 /// New receipts a peer may relay to us by gossip per second (bursts of four times as many);
@@ -441,6 +442,17 @@ impl Receipts {
         }
         if !self.gossip.take(source, 1.0, Instant::now()) {
             shared.stats.rate_limited += 1;
+            verdict(swarm, MessageAcceptance::Ignore);
+            return;
+        }
+        // Time and cap before the signature, so what would be refused is not forwarded.
+        let capped = self
+            .months
+            .get(&month)
+            .is_some_and(|s| s.of_listener(&receipt.receipt.listener) >= MAX_PER_LISTENER);
+        let future = receipt.receipt.started_at_ms > (self.now_ms)().saturating_add(FUTURE_SKEW_MS);
+        if capped || future {
+            shared.stats.refused += 1;
             verdict(swarm, MessageAcceptance::Ignore);
             return;
         }
