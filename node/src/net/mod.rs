@@ -146,7 +146,7 @@ pub enum Error {
         addr: Multiaddr,
         /// Why.
         #[source]
-        source: libp2p::swarm::DialError,
+        source: Box<libp2p::swarm::DialError>,
     },
     /// A receipt of a month this node does not serve.
     #[error("the receipt's month{} is not one this node serves", .0.map(|m| format!(" ({m})")).unwrap_or_default())]
@@ -398,9 +398,10 @@ pub fn new(seed: &[u8; 32], config: Config, store: Store) -> Result<(Client, Net
         .listen_on(config.listen.clone())
         .map_err(|e| Error::Start(format!("listening on {}: {e}", config.listen)))?;
     for peer in config.peers {
-        swarm
-            .dial(peer.clone())
-            .map_err(|source| Error::Dial { addr: peer, source })?;
+        swarm.dial(peer.clone()).map_err(|source| Error::Dial {
+            addr: peer,
+            source: Box::new(source),
+        })?;
     }
     let (tx, commands) = mpsc::channel(256);
     let (done, done_rx) = mpsc::unbounded_channel();
@@ -524,9 +525,10 @@ impl Network {
         let (swarm, shared) = (&mut self.swarm, &mut self.shared);
         match command {
             Command::Dial(addr, tx) => {
-                let result = swarm
-                    .dial(addr.clone())
-                    .map_err(|source| Error::Dial { addr, source });
+                let result = swarm.dial(addr.clone()).map_err(|source| Error::Dial {
+                    addr,
+                    source: Box::new(source),
+                });
                 let _ = tx.send(result);
             }
             Command::Publish(receipt, tx) => self.receipts.publish(receipt, tx),

@@ -229,10 +229,10 @@ impl Receipts {
         store: &Store,
         month: Month,
     ) -> Result<(), Error> {
-        if !self.months.contains_key(&month) {
+        if let std::collections::btree_map::Entry::Vacant(e) = self.months.entry(month) {
             let set = MonthSet::of(&store.receipts_of_month(month).map_err(Error::Storage)?);
             super::subscribe(swarm, &receipt_topic(month))?;
-            self.months.insert(month, set);
+            e.insert(set);
         }
         let newest = self.months.keys().next_back().copied().unwrap_or(month);
         let keep_from = newest.previous().unwrap_or(newest);
