@@ -6,6 +6,9 @@
 //!   small-order key check.
 //! - `settle/1M` settles 1,000,000 receipts of 10,000 subscribed listeners over 2,000
 //!   artists, signature verification included.
+//! - `settle/100k-and-10k-broken-copies` settles the first 100,000 of those receipts with a
+//!   copy, its signature broken, of every tenth: the copies change nothing, but they make
+//!   batches fail (bisection) and, where the broken copy sorts first, need a second pass.
 //!
 //! Run: `cargo bench -p nineten-protocol --bench settlement`.
 
@@ -122,6 +125,26 @@ fn settlement(c: &mut Criterion) {
             })
             .unwrap();
             assert_eq!(t.stats.qualified, 1_000_000);
+            t
+        })
+    });
+    let mut with_copies = receipts[..100_000].to_vec();
+    with_copies.extend(receipts[..100_000].iter().step_by(10).map(|r| {
+        let mut copy = *r;
+        copy.sig.0[3] ^= 1;
+        copy
+    }));
+    group.throughput(Throughput::Elements(with_copies.len() as u64));
+    group.bench_function("100k-and-10k-broken-copies", |b| {
+        b.iter(|| {
+            let t = settle(Input {
+                month: month(),
+                receipts: &with_copies,
+                subscriptions: &subscriptions,
+                carry_in: &carry_in,
+            })
+            .unwrap();
+            assert_eq!(t.stats.qualified, 100_000);
             t
         })
     });

@@ -54,7 +54,8 @@ pub struct Manifest {
     pub tracks: Vec<Track>,
 }
 
-/// A manifest with the artist's signature.
+/// A manifest with one signature of the artist's: copies with the same [`Manifest`] are one
+/// release, with one [`SignedManifest::id`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SignedManifest {
     /// What is signed.
@@ -147,9 +148,10 @@ impl SignedManifest {
         b
     }
 
-    /// The release id: BLAKE3 of the binary form.
+    /// The release id: BLAKE3 of the signed message alone (the signature excluded), the rule
+    /// of `records.md` for every record.
     pub fn id(&self) -> ContentHash {
-        ContentHash::of(&self.to_bytes())
+        ContentHash::of(&self.manifest.message())
     }
 
     /// Reads the binary form; every length is checked against what is left.
@@ -346,6 +348,18 @@ mod tests {
         let mut tampered = m.clone();
         tampered.manifest.tracks[1].duration_ms += 1;
         assert!(!crate::signature::verify_record(&tampered));
+    }
+
+    #[test]
+    fn release_id_is_blake3_of_the_signed_message_alone() {
+        let m = sample();
+        assert_eq!(m.id(), ContentHash::of(&m.manifest.message()));
+        let mut resigned = m.clone();
+        resigned.sig.0[5] ^= 1;
+        assert_eq!(resigned.id(), m.id());
+        let mut other = m.clone();
+        other.manifest.title.push('!');
+        assert_ne!(other.id(), m.id());
     }
 
     #[test]

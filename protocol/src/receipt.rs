@@ -1,5 +1,5 @@
-//! The listen receipt (`records.md`, "Listen receipt"): its exact signed bytes, its binary
-//! storage form and its JSON line.
+//! The listen receipt (`records.md`, "Listen receipt"): its exact signed bytes, its id, its
+//! binary storage form and its JSON line.
 
 use serde::{Deserialize, Serialize};
 
@@ -37,8 +37,9 @@ pub struct Receipt {
     pub home_node: PublicKey,
 }
 
-/// A receipt and the listener's signature over it. Two signed receipts are the same record
-/// exactly when they are byte-identical.
+/// A receipt and one signature over it: one *copy* of a record. Copies with the same
+/// [`Receipt`] are the same record, whatever their signatures (`records.md`, "Rules for
+/// readers"), and share one [`SignedReceipt::id`]; `==` compares the signature too.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SignedReceipt {
     /// What is signed.
@@ -118,9 +119,10 @@ impl SignedReceipt {
         })
     }
 
-    /// The record's id: BLAKE3 of its binary form.
+    /// The record's id: BLAKE3 of its signed message alone, so every copy of one receipt has
+    /// the same id whatever its signature.
     pub fn id(&self) -> ContentHash {
-        ContentHash::of(&self.to_bytes())
+        ContentHash::of(&self.receipt.message())
     }
 
     /// The JSON line (without newline), fields in the order of `records.md`.
@@ -261,6 +263,18 @@ mod tests {
         assert_eq!(SignedReceipt::from_bytes(&r.to_bytes()).unwrap(), r);
         assert_eq!(SignedReceipt::from_json(&r.to_json()).unwrap(), r);
         assert!(crate::signature::verify_record(&r));
+    }
+
+    #[test]
+    fn id_is_blake3_of_the_signed_message_alone() {
+        let r = sample();
+        assert_eq!(r.id(), ContentHash::of(&r.receipt.message()));
+        let mut resigned = r;
+        resigned.sig.0[5] ^= 1;
+        assert_eq!(resigned.id(), r.id());
+        let mut other = r;
+        other.receipt.seq += 1;
+        assert_ne!(other.id(), r.id());
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! Settlement: a month of receipts and subscriptions, plus each listener's carry, to a
 //! [`Tally`], exactly as `settlement.md` says. Pure and deterministic: the same inputs, in any
-//! order and with any duplicates, give the same tally on every machine.
+//! order and with any copies, give the same tally on every machine.
 //!
-//! Steps: keep the month's receipts; drop byte-identical copies; sort by listener (so each
-//! listener's receipts are contiguous and their signatures batch well); verify every
-//! signature on all cores; judge each listener's receipts against rules 2 to 4 and rank its
-//! artists, in parallel; pick each listener's counting subscription; split the pools.
+//! Steps: keep the month's receipts; sort them (so each listener's receipts are contiguous and
+//! their signatures batch well, and copies of one signed message are neighbours); make each
+//! signed message one receipt, valid when any of its copies verifies (batched, on all cores);
+//! judge each listener's receipts against rules 2 to 4 and rank its artists, in parallel; pick
+//! each listener's counting subscription (copies of one subscription are one, likewise); split
+//! the pools.
 
 use std::collections::BTreeMap;
 use std::collections::HashMap;
@@ -18,8 +20,8 @@ use crate::key::PublicKey;
 use crate::money::{ARTIST_POOL, MicroUsdp, OPERATOR_SHARE};
 use crate::month::Month;
 use crate::receipt::{Receipt, SignedReceipt};
-use crate::signature::verify_all;
-use crate::subscription::SignedSubscription;
+use crate::signature::verify_any;
+use crate::subscription::{SignedSubscription, Subscription};
 use crate::tally::{Flag, Stats, Tally, VoidCounts};
 
 /// Listens needed before the `listened_ms` of a receipt makes it a qualified listen.
@@ -82,19 +84,26 @@ pub fn settle(input: Input<'_>) -> Result<Tally, SettlementError> {
         .filter(|r| month.contains(r.receipt.started_at_ms))
         .collect();
     let outside_month = input.receipts.len() - receipts.len();
-    // Sorting by value orders by listener, then seq, then the remaining signed bytes and the
-    // signature: copies become neighbours, and so do a listener's receipts.
+    // Sorting by value orders by listener, then seq, then the rest of the signed message, then
+    // the signature: copies of one message become neighbours, and so do a listener's receipts.
     receipts.par_sort_unstable();
     receipts.dedup();
-    let valid = verify_all(&receipts);
-    let judged: Vec<Judged> = listener_ranges(&receipts)
+    let copies: Vec<&[&SignedReceipt]> = receipts.chunk_by(|a, b| a.receipt == b.receipt).collect();
+    let valid = verify_any(&copies);
+    // One entry per signed message, with its rule-1 verdict, still sorted by listener and seq.
+    let distinct: Vec<(&Receipt, bool)> = copies
+        .iter()
+        .zip(valid)
+        .map(|(copies, ok)| (&copies[0].receipt, ok))
+        .collect();
+    let judged: Vec<Judged> = listener_ranges(&distinct)
         .into_par_iter()
-        .map(|range| judge(&receipts[range.clone()], &valid[range]))
+        .map(|range| judge(&distinct[range]))
         .collect();
 
     let mut stats = Stats {
         outside_month: outside_month as u64,
-        receipts: receipts.len() as u64,
+        receipts: distinct.len() as u64,
         ..Stats::default()
     };
     let mut void = VoidCounts::default();
@@ -159,11 +168,11 @@ pub fn settle(input: Input<'_>) -> Result<Tally, SettlementError> {
 }
 
 /// The index ranges of each listener's receipts in a slice sorted by listener.
-fn listener_ranges(receipts: &[&SignedReceipt]) -> Vec<Range<usize>> {
+fn listener_ranges(receipts: &[(&Receipt, bool)]) -> Vec<Range<usize>> {
     let mut ranges = Vec::new();
     let mut start = 0;
     for i in 1..=receipts.len() {
-        if i == receipts.len() || receipts[i].receipt.listener != receipts[start].receipt.listener {
+        if i == receipts.len() || receipts[i].0.listener != receipts[start].0.listener {
             ranges.push(start..i);
             start = i;
         }
@@ -171,16 +180,16 @@ fn listener_ranges(receipts: &[&SignedReceipt]) -> Vec<Range<usize>> {
     ranges
 }
 
-/// Applies rules 2 to 4 to one listener's distinct receipts (sorted by seq, then bytes),
-/// given which signatures are valid (rule 1), and ranks the artists of its qualified listens.
-fn judge(receipts: &[&SignedReceipt], valid: &[bool]) -> Judged {
-    let listener = receipts[0].receipt.listener;
+/// Applies rules 2 to 4 to one listener's distinct receipts (one per signed message, sorted
+/// by seq, then bytes), each with whether one of its signatures is valid (rule 1), and ranks
+/// the artists of its qualified listens.
+fn judge(receipts: &[(&Receipt, bool)]) -> Judged {
+    let listener = receipts[0].0.listener;
     let mut void = VoidCounts::default();
     let mut flags = Vec::new();
 
     let mut standing: Vec<&Receipt> = Vec::with_capacity(receipts.len());
-    for (r, &ok) in receipts.iter().zip(valid) {
-        let r = &r.receipt;
+    for &(r, ok) in receipts {
         if !ok {
             void.signature += 1;
         } else if r.track_ms == 0
@@ -192,7 +201,8 @@ fn judge(receipts: &[&SignedReceipt], valid: &[bool]) -> Judged {
         }
     }
 
-    // Rule 3: `standing` is sorted by seq, so receipts sharing one are neighbours.
+    // Rule 3: `standing` is sorted by seq, so receipts sharing one are neighbours; they are
+    // distinct signed messages, so two of them with one seq are an equivocation.
     let mut kept: Vec<&Receipt> = Vec::with_capacity(standing.len());
     for run in standing.chunk_by(|a, b| a.seq == b.seq) {
         if let [only] = run {
@@ -276,7 +286,8 @@ fn split(pool: u128, top: &[Played]) -> Vec<(PublicKey, u128)> {
 }
 
 /// Each subscribed listener of `month` and the home node of its counting subscription: of the
-/// valid ones, the smallest (`home_node`, `payment_ref`) bytes.
+/// valid ones (copies of one signed message are one subscription, valid when any copy
+/// verifies), the smallest (`home_node`, `payment_ref`) bytes.
 fn counting_subscriptions(
     month: Month,
     subscriptions: &[SignedSubscription],
@@ -286,38 +297,38 @@ fn counting_subscriptions(
         .iter()
         .filter(|s| s.subscription.month == month)
         .collect();
-    // Group by signer so the batch combines each node's terms; drop identical copies.
+    // Group by signer so the batch combines each node's terms, and copies of one message
+    // become neighbours; drop identical copies.
     of_month.sort_unstable_by(|a, b| {
         (&a.subscription.home_node, a).cmp(&(&b.subscription.home_node, b))
     });
     of_month.dedup();
-    let valid = verify_all(&of_month);
-    let mut counting: BTreeMap<PublicKey, &SignedSubscription> = BTreeMap::new();
-    for (s, ok) in of_month.into_iter().zip(valid) {
+    let copies: Vec<&[&SignedSubscription]> = of_month
+        .chunk_by(|a, b| a.subscription == b.subscription)
+        .collect();
+    let valid = verify_any(&copies);
+    let mut counting: BTreeMap<PublicKey, &Subscription> = BTreeMap::new();
+    for (copies, ok) in copies.iter().zip(valid) {
+        let s = &copies[0].subscription;
         if !ok {
             stats.subscriptions_invalid += 1;
             continue;
         }
-        let rank = |s: &SignedSubscription| {
-            (
-                s.subscription.home_node,
-                s.subscription.payment_ref.as_str().as_bytes().to_vec(),
-            )
-        };
-        match counting.get(&s.subscription.listener) {
+        let rank = |s: &Subscription| (s.home_node, s.payment_ref.as_str().as_bytes().to_vec());
+        match counting.get(&s.listener) {
             Some(current) if rank(current) <= rank(s) => stats.subscriptions_superseded += 1,
             Some(_) => {
                 stats.subscriptions_superseded += 1;
-                counting.insert(s.subscription.listener, s);
+                counting.insert(s.listener, s);
             }
             None => {
-                counting.insert(s.subscription.listener, s);
+                counting.insert(s.listener, s);
             }
         }
     }
     counting
         .into_iter()
-        .map(|(listener, s)| (listener, s.subscription.home_node))
+        .map(|(listener, s)| (listener, s.home_node))
         .collect()
 }
 

@@ -9,6 +9,11 @@
 //! [`verify_all`] checks many records on all cores: records should come grouped by signer,
 //! so that a key's terms combine in the batch equation; a batch that fails is split in
 //! halves until the bad signatures are found, so a few bad ones cost little.
+//!
+//! [`verify_any`] checks records that come as copies of one signed message each
+//! (`records.md`: such a record is valid when at least one of its signatures verifies): first
+//! one copy of every record in one batched pass, then, in a second pass, the other copies of
+//! the records whose first copy failed. Honest input costs one signature per record.
 
 use curve25519_dalek::edwards::CompressedEdwardsY;
 use ed25519_zebra::batch;
@@ -69,6 +74,33 @@ pub fn verify_all<T: Signed>(records: &[T]) -> Vec<bool> {
         .par_chunks_mut(chunk)
         .zip(records.par_chunks(chunk))
         .for_each(|(out, records)| verify_chunk(records, out));
+    valid
+}
+
+/// Verifies records given as groups of copies (the same signed message, signatures that may
+/// differ), batched and on all cores; `result[g]` tells whether at least one copy in
+/// `groups[g]` has a valid signature. Gives exactly `groups[g].iter().any(verify_record)`.
+/// Keep groups of one signer together, as for [`verify_all`].
+pub fn verify_any<T: Signed>(groups: &[&[T]]) -> Vec<bool> {
+    let firsts: Vec<&T> = groups.iter().filter_map(|copies| copies.first()).collect();
+    let mut first_verdicts = verify_all(&firsts).into_iter();
+    let mut valid = Vec::with_capacity(groups.len());
+    // The other copies of the records whose first copy failed, and their group.
+    let (mut retry, mut retry_group): (Vec<&T>, Vec<usize>) = (Vec::new(), Vec::new());
+    for (g, copies) in groups.iter().enumerate() {
+        let ok = !copies.is_empty()
+            && first_verdicts
+                .next()
+                .expect("one verdict per non-empty group");
+        if !ok {
+            retry.extend(copies.iter().skip(1));
+            retry_group.extend(std::iter::repeat_n(g, copies.len().saturating_sub(1)));
+        }
+        valid.push(ok);
+    }
+    for (g, ok) in retry_group.into_iter().zip(verify_all(&retry)) {
+        valid[g] |= ok;
+    }
     valid
 }
 

@@ -1,11 +1,11 @@
 //! The subscription (`records.md`, "Subscription"): the home node's signed statement that a
-//! listener paid the month's fee.
+//! listener paid the month's fee; its exact signed bytes, its id, binary and JSON forms.
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::FieldError;
 use crate::identity::Keypair;
-use crate::key::{PublicKey, Signature};
+use crate::key::{ContentHash, PublicKey, Signature};
 use crate::money::FEE;
 use crate::month::Month;
 use crate::signature::Signed;
@@ -50,7 +50,9 @@ pub struct Subscription {
     pub payment_ref: PaymentRef,
 }
 
-/// A subscription and the home node's signature over it.
+/// A subscription and one signature over it: one copy of a record. Copies with the same
+/// [`Subscription`] are one subscription whatever their signatures, and share one
+/// [`SignedSubscription::id`]; `==` compares the signature too.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SignedSubscription {
     /// What is signed.
@@ -90,6 +92,11 @@ impl Subscription {
 }
 
 impl SignedSubscription {
+    /// The record's id: BLAKE3 of its signed message alone (the signature excluded).
+    pub fn id(&self) -> ContentHash {
+        ContentHash::of(&self.subscription.message())
+    }
+
     /// The binary form: signed message then signature.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut b = self.subscription.message();
@@ -243,6 +250,16 @@ mod tests {
             assert_eq!(SignedSubscription::from_bytes(&s.to_bytes()).unwrap(), s);
             assert!(crate::signature::verify_record(&s));
         }
+    }
+
+    #[test]
+    fn id_is_blake3_of_the_signed_message_alone() {
+        let s = sample("tx-1");
+        assert_eq!(s.id(), ContentHash::of(&s.subscription.message()));
+        let mut resigned = s.clone();
+        resigned.sig.0[5] ^= 1;
+        assert_eq!(resigned.id(), s.id());
+        assert_ne!(sample("tx-2").id(), s.id());
     }
 
     #[test]

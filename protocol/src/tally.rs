@@ -1,5 +1,6 @@
 //! A month's tally: who gets paid what, what was void and why, and the canonical encoding
-//! whose BLAKE3 digest the three reviewers sign (documented in `docs/settlement.md`).
+//! whose BLAKE3 digest the three reviewers sign (`settlement.md`, "Canonical encoding and
+//! digest").
 
 use std::collections::BTreeMap;
 
@@ -16,7 +17,8 @@ pub const TALLY_TAG: &[u8; 14] = b"9ten/tally/v1\0";
 /// rule that voids it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct VoidCounts {
-    /// Rule 1: the signature does not verify against the listener's key.
+    /// Rule 1: no signature of the receipt verifies against the listener's key (copies of one
+    /// signed message are one receipt, counted once).
     pub signature: u64,
     /// Rule 2: `track_ms` is 0, or `listened_ms > track_ms + 2_000`.
     pub length: u64,
@@ -66,7 +68,8 @@ pub enum Flag {
 pub struct Stats {
     /// Receipts given that started outside the month (ignored).
     pub outside_month: u64,
-    /// Distinct receipts of the month (byte-identical copies counted once).
+    /// Distinct receipts of the month: copies of one signed message count once, whatever their
+    /// signatures.
     pub receipts: u64,
     /// Receipts kept after the four rules.
     pub kept: u64,
@@ -74,9 +77,10 @@ pub struct Stats {
     pub qualified: u64,
     /// Listeners with a counting subscription for the month.
     pub subscribers: u64,
-    /// Subscriptions of the month whose signature fails.
+    /// Distinct subscriptions of the month none of whose copies has a valid signature.
     pub subscriptions_invalid: u64,
-    /// Valid subscriptions of the month that another one for the same listener outranks.
+    /// Valid distinct subscriptions of the month that another one for the same listener
+    /// outranks.
     pub subscriptions_superseded: u64,
 }
 
@@ -100,10 +104,10 @@ pub struct Tally {
 }
 
 impl Tally {
-    /// The canonical encoding reviewers sign (`docs/settlement.md`): the tag, year (u16) and month
-    /// (u8), then artists, operators and carry-out, each as a u32 count followed by
-    /// (key, u64 units) in ascending key order, then the four void counts as u64, all
-    /// big-endian.
+    /// The canonical encoding reviewers sign (`settlement.md`, "Canonical encoding and
+    /// digest"): the tag, year (u16) and month (u8), then artists, operators and carry-out,
+    /// each as a u32 count followed by (key, u64 units) in ascending key order, then the four
+    /// void counts as u64, all big-endian.
     pub fn canonical_bytes(&self) -> Vec<u8> {
         let entries = self.artists.len() + self.operators.len() + self.carry_out.len();
         let mut b = Vec::with_capacity(TALLY_TAG.len() + 3 + 12 + entries * 40 + 32);

@@ -1,12 +1,13 @@
 //! Property tests: settlement's invariants hold on random months, whatever the order, copies
-//! and forgeries in the input.
+//! and forgeries in the input; extra copies of a record, re-signed or corrupted, never change
+//! a tally.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use nineten_protocol::identity::Keypair;
 use nineten_protocol::key::PublicKey;
 use nineten_protocol::receipt::{Receipt, SignedReceipt};
-use nineten_protocol::signature::{verify_all, verify_record};
+use nineten_protocol::signature::{verify_all, verify_any, verify_record};
 use nineten_protocol::subscription::SignedSubscription;
 use proptest::prelude::*;
 
@@ -49,6 +50,7 @@ fn world() -> impl Strategy<Value = World> {
 }
 
 struct Built {
+    listeners: Vec<Keypair>,
     receipts: Vec<SignedReceipt>,
     subscriptions: Vec<SignedSubscription>,
     carry: Vec<(PublicKey, u64)>,
@@ -93,6 +95,7 @@ fn build(w: &World) -> Built {
         carry.insert(listeners[l].public(), units);
     }
     Built {
+        listeners,
         receipts,
         subscriptions,
         carry: carry.into_iter().collect(),
@@ -146,6 +149,77 @@ proptest! {
         prop_assert_eq!(again.digest(), t.digest());
         prop_assert_eq!(&again.flags, &t.flags);
         prop_assert_eq!(again.stats.receipts, t.stats.receipts);
+    }
+
+    #[test]
+    fn extra_copies_never_change_a_tally(
+        w in world(),
+        extra in proptest::collection::vec(
+            (any::<prop::sample::Index>(), any::<bool>(), 0..1000u64, 128..256usize),
+            0..40,
+        ),
+    ) {
+        let b = build(&w);
+        let t = tally(&b.receipts, &b.subscriptions, &b.carry);
+        let (mut receipts, mut subscriptions) = (b.receipts.clone(), b.subscriptions.clone());
+        for (i, resign, nonce, bit) in extra {
+            // A copy of a receipt: re-signed by its listener (of a receipt that verifies, as a
+            // listener signs only its own receipts), or with a flipped bit in R. The forgeries
+            // of `build` flip bits elsewhere, so a flip never repairs one.
+            if !b.receipts.is_empty() {
+                let r = &b.receipts[i.index(b.receipts.len())];
+                if resign && verify_record(r) {
+                    let who = b.listeners.iter().find(|k| k.public() == r.receipt.listener);
+                    receipts.push(resigned(who.unwrap(), r, nonce));
+                } else {
+                    receipts.push(corrupted(r, bit));
+                }
+            }
+            if !b.subscriptions.is_empty() {
+                let s = &b.subscriptions[i.index(b.subscriptions.len())];
+                let mut copy = s.clone();
+                if resign && verify_record(s) {
+                    let home = (0..3).map(node).find(|n| n.public() == s.subscription.home_node);
+                    copy.sig = sign_with_nonce(&home.unwrap(), &s.subscription.message(), nonce);
+                } else {
+                    copy.sig.0[bit / 8] ^= 1 << (bit % 8);
+                }
+                subscriptions.push(copy);
+            }
+        }
+        receipts.reverse();
+        subscriptions.reverse();
+        prop_assert_eq!(tally(&receipts, &subscriptions, &b.carry), t);
+    }
+
+    #[test]
+    fn verify_any_is_any_single_verdict(
+        w in world(),
+        groups in proptest::collection::vec(
+            proptest::collection::vec((any::<bool>(), 0..1000u64, 0..512usize), 0..4),
+            0..30,
+        ),
+    ) {
+        let b = build(&w);
+        prop_assume!(!b.receipts.is_empty());
+        let groups: Vec<Vec<SignedReceipt>> = groups
+            .iter()
+            .enumerate()
+            .map(|(g, copies)| {
+                let r = &b.receipts[g % b.receipts.len()];
+                let who = b.listeners.iter().find(|k| k.public() == r.receipt.listener).unwrap();
+                copies
+                    .iter()
+                    .map(|&(good, nonce, bit)| {
+                        if good { resigned(who, r, nonce) } else { corrupted(r, bit) }
+                    })
+                    .collect()
+            })
+            .collect();
+        let slices: Vec<&[SignedReceipt]> = groups.iter().map(Vec::as_slice).collect();
+        let single: Vec<bool> =
+            groups.iter().map(|copies| copies.iter().any(verify_record)).collect();
+        prop_assert_eq!(verify_any(&slices), single);
     }
 
     #[test]

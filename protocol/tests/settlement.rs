@@ -1,6 +1,8 @@
-//! One test per rule and tie-break of `settlement.md`, on small hand-built months.
+//! One test per rule and tie-break of `settlement.md`, on small hand-built months, and of the
+//! rule of `records.md` that copies of one signed message are one record.
 
 use nineten_protocol::key::Signature;
+use nineten_protocol::signature::verify_record;
 use nineten_protocol::tally::Flag;
 
 use crate::util::*;
@@ -48,6 +50,131 @@ fn identical_copies_count_once() {
     // One play each, so an even split: no copy counted twice.
     assert_eq!(units(&t, artist(1)), 4_500_000);
     assert_eq!(units(&t, artist(2)), 4_500_000);
+}
+
+#[test]
+fn copies_with_different_valid_signatures_are_one_receipt() {
+    let l = listener(1);
+    let r = signed(&l, listen(&l, 1, artist(1), 0));
+    let again = resigned(&l, &r, 1);
+    assert_ne!(again.sig, r.sig);
+    assert!(verify_record(&again) && verify_record(&r));
+    assert_eq!(again.id(), r.id(), "the id leaves the signature out");
+    let other = signed(&l, listen(&l, 2, artist(2), 600));
+    let t = tally(
+        &[r, again, resigned(&l, &r, 2), other],
+        &[subscribe(&l, &node(0), "tx")],
+        &[],
+    );
+    assert_eq!(t.stats.receipts, 2);
+    assert_eq!(t.void.total(), 0, "copies are no equivocation");
+    assert!(t.flags.is_empty());
+    // One play each: counting the copies as plays would give artist 1 three quarters.
+    assert_eq!(units(&t, artist(1)), 4_500_000);
+    assert_eq!(units(&t, artist(2)), 4_500_000);
+}
+
+#[test]
+fn a_good_copy_beside_broken_ones_counts_as_the_good_one() {
+    let l = listener(1);
+    let r = signed(&l, listen(&l, 1, artist(1), 0));
+    let other = signed(&l, listen(&l, 2, artist(2), 600));
+    let subs = [subscribe(&l, &node(0), "tx")];
+    // Broken copies before and after the good one in the sorted order: a flipped bit in R
+    // (low bytes) or in S.
+    for broken in [corrupted(&r, 3), corrupted(&r, 300), corrupted(&r, 511)] {
+        assert!(!verify_record(&broken));
+        for receipts in [[broken, r, other], [r, broken, other], [other, broken, r]] {
+            let t = tally(&receipts, &subs, &[]);
+            assert_eq!(t.void.total(), 0, "{broken:?}");
+            assert_eq!(t.stats.receipts, 2);
+            assert_eq!(units(&t, artist(1)), 4_500_000);
+        }
+    }
+}
+
+#[test]
+fn a_receipt_with_only_broken_copies_is_void_once() {
+    let l = listener(1);
+    let r = signed(&l, listen(&l, 1, artist(1), 0));
+    let other = signed(&l, listen(&l, 2, artist(2), 600));
+    let t = tally(
+        &[
+            corrupted(&r, 3),
+            corrupted(&r, 300),
+            corrupted(&r, 510),
+            other,
+        ],
+        &[subscribe(&l, &node(0), "tx")],
+        &[],
+    );
+    assert_eq!(t.stats.receipts, 2);
+    assert_eq!(t.void.signature, 1);
+    assert_eq!(t.void.total(), 1);
+    assert_eq!(units(&t, artist(2)), 9_000_000);
+}
+
+#[test]
+fn equivocation_counts_messages_not_copies() {
+    let l = listener(1);
+    let a = signed(&l, listen(&l, 5, artist(1), 0));
+    let b = signed(&l, listen(&l, 5, artist(2), 0));
+    let unrelated = signed(&l, listen(&l, 6, artist(3), 600));
+    let t = tally(
+        &[a, resigned(&l, &a, 9), corrupted(&a, 100), b, unrelated],
+        &[subscribe(&l, &node(0), "tx")],
+        &[],
+    );
+    assert_eq!(t.void.equivocation, 2);
+    assert_eq!(t.void.total(), 2);
+    assert_eq!(
+        t.flags,
+        vec![Flag::Equivocation {
+            listener: l.public(),
+            seq: 5,
+            copies: 2
+        }]
+    );
+    assert_eq!(units(&t, artist(3)), 9_000_000);
+}
+
+#[test]
+fn copies_of_one_subscription_are_one_subscription() {
+    let (l, m) = (listener(1), listener(2));
+    let s = subscribe(&l, &node(1), "tx");
+    let mut again = s.clone();
+    again.sig = sign_with_nonce(&node(1), &s.subscription.message(), 4);
+    assert!(verify_record(&again) && again.sig != s.sig);
+    assert_eq!(again.id(), s.id());
+    let mut broken = s.clone();
+    broken.sig.0[20] ^= 1;
+    // `m` has only broken copies of its subscription: not subscribed.
+    let mut m_broken = subscribe(&m, &node(1), "tx-m");
+    m_broken.sig.0[20] ^= 1;
+    let mut m_broken_too = m_broken.clone();
+    m_broken_too.sig.0[63] ^= 0x80;
+    let t = tally(
+        &[signed(&l, listen(&l, 1, artist(1), 0))],
+        &[broken, s.clone(), again, s, m_broken, m_broken_too],
+        &[(m.public(), 5)],
+    );
+    assert_eq!(t.stats.subscribers, 1);
+    assert_eq!(
+        t.operators[&node(1).public()].0,
+        1_000_000,
+        "one fee, not two"
+    );
+    assert_eq!(units(&t, artist(1)), 9_000_000, "one pool");
+    assert_eq!(t.stats.subscriptions_superseded, 0);
+    assert_eq!(
+        t.stats.subscriptions_invalid, 1,
+        "m's copies are one invalid subscription"
+    );
+    assert_eq!(
+        t.carry_out[&m.public()].0,
+        5,
+        "m is not subscribed and keeps its carry"
+    );
 }
 
 #[test]

@@ -1,12 +1,18 @@
 //! The vectors of `protocol/vectors/vectors.json`, written by `generate.py`, a separate Python
-//! implementation of `records.md`: our bytes, keys and verdicts must match it exactly.
+//! implementation of `records.md` and `settlement.md`: our bytes, ids, keys, verdicts and
+//! tallies must match it exactly.
+
+use std::collections::BTreeMap;
 
 use nineten_protocol::identity::{Keypair, ListenerSecret};
-use nineten_protocol::key::{PublicKey, Signature, decode_hex};
+use nineten_protocol::key::{ContentHash, PublicKey, Signature, decode_hex};
+use nineten_protocol::money::MicroUsdp;
 use nineten_protocol::receipt::SignedReceipt;
+use nineten_protocol::settlement::{Input, settle};
 use nineten_protocol::signature::{Signed, verify, verify_all};
 use nineten_protocol::subscription::SignedSubscription;
-use serde_json::Value;
+use nineten_protocol::tally::{Flag, Tally};
+use serde_json::{Value, json};
 
 fn vectors() -> Value {
     let text = include_str!("../vectors/vectors.json");
@@ -36,6 +42,7 @@ fn receipts_match() {
         let json = case["json"].as_str().unwrap();
         let r = SignedReceipt::from_json(json).unwrap();
         assert_eq!(r.receipt.message().to_vec(), bytes(&case["message"]));
+        assert_eq!(r.id().to_string(), case["id"].as_str().unwrap());
         let key = Keypair::from_seed(decode_hex(case["seed"].as_str().unwrap()).unwrap());
         assert_eq!(r.receipt.sign(&key), r, "same signature from the same seed");
         assert!(nineten_protocol::signature::verify_record(&r));
@@ -50,10 +57,104 @@ fn subscriptions_match() {
         let json = case["json"].as_str().unwrap();
         let s = SignedSubscription::from_json(json).unwrap();
         assert_eq!(s.subscription.message(), bytes(&case["message"]));
+        assert_eq!(s.id().to_string(), case["id"].as_str().unwrap());
         let key = Keypair::from_seed(decode_hex(case["seed"].as_str().unwrap()).unwrap());
         assert_eq!(s.subscription.clone().sign(&key), s);
         assert!(nineten_protocol::signature::verify_record(&s));
         assert_eq!(s.to_json(), json);
+    }
+}
+
+#[test]
+fn blake3_matches() {
+    // The Python BLAKE3 that the ids and digests of the vectors rest on, across chunk and
+    // tree boundaries.
+    let v = vectors();
+    let cases = v["blake3"].as_array().unwrap();
+    assert!(cases.len() >= 8);
+    for case in cases {
+        let len = case["input_len"].as_u64().unwrap() as usize;
+        let input: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        let hash = ContentHash::of(&input).to_string();
+        assert_eq!(hash, case["hash"].as_str().unwrap(), "length {len}");
+    }
+}
+
+/// The expected fields of a settlement case, from our tally, in the vectors' JSON shape.
+fn expected_of(t: &Tally) -> Value {
+    let entries = |m: &BTreeMap<PublicKey, MicroUsdp>| -> Value {
+        m.iter().map(|(k, u)| (k.to_string(), json!(u.0))).collect()
+    };
+    let flags: Vec<Value> = t
+        .flags
+        .iter()
+        .map(|f| match f {
+            Flag::Equivocation {
+                listener,
+                seq,
+                copies,
+            } => json!({"kind": "equivocation", "listener": listener.to_string(), "seq": seq,
+                        "copies": copies}),
+            Flag::Overlap { listener, seq } => {
+                json!({"kind": "overlap", "listener": listener.to_string(), "seq": seq})
+            }
+        })
+        .collect();
+    json!({
+        "distinct_receipts": t.stats.receipts,
+        "void": {"signature": t.void.signature, "length": t.void.length,
+                 "equivocation": t.void.equivocation, "overlap": t.void.overlap},
+        "flags": flags,
+        "artists": entries(&t.artists),
+        "operators": entries(&t.operators),
+        "carry_out": entries(&t.carry_out),
+        "canonical": hex::encode(t.canonical_bytes()),
+        "digest": t.digest().to_string(),
+    })
+}
+
+#[test]
+fn settlement_cases_match() {
+    let v = vectors();
+    let cases = v["settlement"].as_array().unwrap();
+    assert!(cases.len() >= 6);
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let lines = |field: &str| -> Vec<String> {
+            case[field]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l.as_str().unwrap().to_string())
+                .collect()
+        };
+        let receipts: Vec<SignedReceipt> = lines("receipts")
+            .iter()
+            .map(|l| SignedReceipt::from_json(l).unwrap())
+            .collect();
+        let subscriptions: Vec<SignedSubscription> = lines("subscriptions")
+            .iter()
+            .map(|l| SignedSubscription::from_json(l).unwrap())
+            .collect();
+        let receipt_ids: Vec<String> = receipts.iter().map(|r| r.id().to_string()).collect();
+        assert_eq!(receipt_ids, lines("receipt_ids"), "{name}");
+        let subscription_ids: Vec<String> =
+            subscriptions.iter().map(|s| s.id().to_string()).collect();
+        assert_eq!(subscription_ids, lines("subscription_ids"), "{name}");
+        let carry_in: BTreeMap<PublicKey, MicroUsdp> = case["carry_in"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, u)| (k.parse().unwrap(), MicroUsdp(u.as_u64().unwrap())))
+            .collect();
+        let t = settle(Input {
+            month: case["month"].as_str().unwrap().parse().unwrap(),
+            receipts: &receipts,
+            subscriptions: &subscriptions,
+            carry_in: &carry_in,
+        })
+        .unwrap();
+        assert_eq!(expected_of(&t), case["expected"], "{name}");
     }
 }
 

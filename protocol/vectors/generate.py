@@ -9,6 +9,7 @@ Rust implementation produces and judges every vector exactly as this one does.
     python3 protocol/vectors/generate.py          # rewrite the vectors
     python3 protocol/vectors/generate.py --check  # fail if the committed vectors differ
 """
+import calendar
 import hashlib
 import hmac
 import json
@@ -137,6 +138,77 @@ def torsion_of_order_8():
     raise RuntimeError("no point of order 8 found")
 
 
+# --- BLAKE3 (the BLAKE3 paper, hash mode only) --------------------------------------------------
+B3_IV = [0x6A09E667, 0xBB67AE85, 0x3C6EF372, 0xA54FF53A, 0x510E527F, 0x9B05688C, 0x1F83D9AB,
+         0x5BE0CD19]
+B3_PERMUTATION = [2, 6, 3, 10, 7, 0, 4, 13, 1, 11, 12, 5, 9, 14, 15, 8]
+CHUNK_START, CHUNK_END, PARENT, ROOT = 1, 2, 4, 8
+M32 = 0xFFFFFFFF
+
+
+def b3_compress(cv, block, counter, block_len, flags):
+    """The compression function: 16 output words."""
+    m = [int.from_bytes(block[4 * i:4 * i + 4], "little") for i in range(16)]
+    s = list(cv) + B3_IV[:4] + [counter & M32, counter >> 32, block_len, flags]
+
+    def g(a, b, c, d, x, y):
+        s[a] = (s[a] + s[b] + x) & M32
+        s[d] = ((s[d] ^ s[a]) >> 16 | (s[d] ^ s[a]) << 16) & M32
+        s[c] = (s[c] + s[d]) & M32
+        s[b] = ((s[b] ^ s[c]) >> 12 | (s[b] ^ s[c]) << 20) & M32
+        s[a] = (s[a] + s[b] + y) & M32
+        s[d] = ((s[d] ^ s[a]) >> 8 | (s[d] ^ s[a]) << 24) & M32
+        s[c] = (s[c] + s[d]) & M32
+        s[b] = ((s[b] ^ s[c]) >> 7 | (s[b] ^ s[c]) << 25) & M32
+
+    for round_ in range(7):
+        g(0, 4, 8, 12, m[0], m[1])
+        g(1, 5, 9, 13, m[2], m[3])
+        g(2, 6, 10, 14, m[4], m[5])
+        g(3, 7, 11, 15, m[6], m[7])
+        g(0, 5, 10, 15, m[8], m[9])
+        g(1, 6, 11, 12, m[10], m[11])
+        g(2, 7, 8, 13, m[12], m[13])
+        g(3, 4, 9, 14, m[14], m[15])
+        if round_ < 6:
+            m = [m[i] for i in B3_PERMUTATION]
+    return [s[i] ^ s[i + 8] for i in range(8)] + [s[i + 8] ^ cv[i] for i in range(8)]
+
+
+def b3_chunk(chunk, counter):
+    """A chunk's last compression, not yet run: (cv, block, counter, block_len, flags)."""
+    blocks = [chunk[i:i + 64] for i in range(0, len(chunk), 64)] or [b""]
+    cv = B3_IV
+    for i, block in enumerate(blocks):
+        flags = (CHUNK_START if i == 0 else 0) | (CHUNK_END if i == len(blocks) - 1 else 0)
+        node = (cv, block.ljust(64, b"\0"), counter, len(block), flags)
+        if i == len(blocks) - 1:
+            return node
+        cv = b3_compress(*node)[:8]
+
+
+def b3_tree(chunks, first):
+    """The node over `chunks` (numbered from `first`), not yet run."""
+    if len(chunks) == 1:
+        return b3_chunk(chunks[0], first)
+    left = 1 << ((len(chunks) - 1).bit_length() - 1)  # largest power of two below the count
+    cvs = [b3_compress(*b3_tree(part, start))[:8]
+           for part, start in ((chunks[:left], first), (chunks[left:], first + left))]
+    block = b"".join(w.to_bytes(4, "little") for w in cvs[0] + cvs[1])
+    return (B3_IV, block, 0, 64, PARENT)
+
+
+def blake3(data):
+    """BLAKE3 with the default 32-byte output."""
+    chunks = [data[i:i + 1024] for i in range(0, len(data), 1024)] or [b""]
+    cv, block, counter, block_len, flags = b3_tree(chunks, 0)
+    out = b3_compress(cv, block, counter, block_len, flags | ROOT)[:8]
+    return b"".join(w.to_bytes(4, "little") for w in out)
+
+
+assert blake3(b"").hex() == "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"
+
+
 # --- Records (records.md) ---------------------------------------------------------------------
 def u(n, size):
     return n.to_bytes(size, "big")
@@ -160,6 +232,227 @@ def month_seed(secret, year, month):
     prk = hmac.new(b"9ten", secret, hashlib.sha256).digest()
     info = b"9ten/listener-month/v1" + u(year, 2) + u(month, 1)
     return hmac.new(prk, info + b"\x01", hashlib.sha256).digest()
+
+
+# --- Settlement (settlement.md) ---------------------------------------------------------------
+def month_bounds(year, month):
+    """First millisecond of the month and of the next one, UTC."""
+    nxt = (year + 1, 1) if month == 12 else (year, month + 1)
+    return tuple(calendar.timegm((y, m, 1, 0, 0, 0)) * 1000 for y, m in [(year, month), nxt])
+
+
+def verify_receipt(r):
+    return verify(bytes.fromhex(r["listener"]), receipt_message(r), bytes.fromhex(r["sig"]))
+
+
+def verify_subscription(s):
+    return verify(bytes.fromhex(s["home_node"]), subscription_message(s), bytes.fromhex(s["sig"]))
+
+
+def one_per_message(records, message, verifies):
+    """records.md: records with the same signed message are one record, valid when at least one
+    of its signatures verifies. Gives (record, valid) per distinct message."""
+    out = {}
+    for rec in records:
+        msg = message(rec)
+        first, valid = out.get(msg, (rec, False))
+        out[msg] = (first, valid or verifies(rec))
+    return list(out.values())
+
+
+def settle(month, receipts, subscriptions, carry_in):
+    """settlement.md, from scratch: gives the tally's lists, void counts, flags and the number
+    of distinct receipts of the month."""
+    year, mon = (int(x) for x in month.split("-"))
+    start, end = month_bounds(year, mon)
+    of_month = [r for r in receipts if start <= r["started_at_ms"] < end]
+    records = one_per_message(of_month, receipt_message, verify_receipt)
+    void = {"signature": 0, "length": 0, "equivocation": 0, "overlap": 0}
+    flags, tops = [], {}
+    for listener in {r["listener"] for r, _ in records}:
+        standing = []
+        for r, valid in records:
+            if r["listener"] != listener:
+                continue
+            if not valid:
+                void["signature"] += 1
+            elif r["track_ms"] == 0 or r["listened_ms"] > r["track_ms"] + 2000:
+                void["length"] += 1
+            else:
+                standing.append(r)
+        kept = []
+        for seq in {r["seq"] for r in standing}:
+            same = [r for r in standing if r["seq"] == seq]
+            if len(same) == 1:
+                kept += same
+            else:
+                void["equivocation"] += len(same)
+                flags.append({"kind": "equivocation", "listener": listener, "seq": seq,
+                              "copies": len(same)})
+        kept.sort(key=lambda r: (r["started_at_ms"], r["seq"]))
+        last_end, plays = None, {}
+        for r in kept:
+            if last_end is not None and r["started_at_ms"] < last_end - 1000:
+                void["overlap"] += 1
+                flags.append({"kind": "overlap", "listener": listener, "seq": r["seq"]})
+                continue
+            last_end = r["started_at_ms"] + r["listened_ms"]
+            if r["listened_ms"] >= min(30000, r["track_ms"] // 2):
+                p = plays.setdefault(r["artist"], [0, 0])
+                p[0] += 1
+                p[1] += r["listened_ms"]
+        ranked = sorted(plays.items(), key=lambda a: (-a[1][0], -a[1][1], bytes.fromhex(a[0])))
+        tops[listener] = [(artist, p[0]) for artist, p in ranked[:9]]
+    flags.sort(key=lambda f: (f["kind"] != "equivocation", bytes.fromhex(f["listener"]),
+                              f["seq"], f.get("copies", 0)))
+
+    counting = {}
+    subs = [s for s in subscriptions if s["month"] == month]
+    for s, valid in one_per_message(subs, subscription_message, verify_subscription):
+        rank = (bytes.fromhex(s["home_node"]), s["payment_ref"].encode())
+        if valid and (s["listener"] not in counting or rank < counting[s["listener"]]):
+            counting[s["listener"]] = rank
+
+    artists, operators, carry_out = {}, {}, {}
+    for listener, (home, _) in counting.items():
+        operators[hx(home)] = operators.get(hx(home), 0) + 1_000_000
+        pool = 9_000_000 + carry_in.get(listener, 0)
+        top = tops.get(listener, [])
+        if not top:
+            carry_out[listener] = pool
+            continue
+        w = sum(p for _, p in top)
+        shares = [[artist, pool * p // w, pool * p % w] for artist, p in top]
+        left = pool - sum(s[1] for s in shares)
+        for i in sorted(range(len(shares)), key=lambda i: (-shares[i][2], i))[:left]:
+            shares[i][1] += 1
+        for artist, units, _ in shares:
+            artists[artist] = artists.get(artist, 0) + units
+        carry_out[listener] = 0
+    for listener, units in carry_in.items():
+        carry_out.setdefault(listener, units)
+
+    canonical = b"9ten/tally/v1\x00" + u(year, 2) + u(mon, 1)
+    for entries in (artists, operators, carry_out):
+        canonical += u(len(entries), 4)
+        for key in sorted(entries, key=bytes.fromhex):
+            canonical += bytes.fromhex(key) + u(entries[key], 8)
+    for rule in ("signature", "length", "equivocation", "overlap"):
+        canonical += u(void[rule], 8)
+    return {"distinct_receipts": len(records), "void": void, "flags": flags,
+            "artists": dict(sorted(artists.items())), "operators": dict(sorted(operators.items())),
+            "carry_out": dict(sorted(carry_out.items())), "canonical": hx(canonical),
+            "digest": hx(blake3(canonical))}
+
+
+def sign_with_nonce(seed, msg, label):
+    """A second valid signature of msg: RFC 8032 with another nonce (as a randomised signer
+    makes), here derived from label."""
+    a, _ = secret_scalar(seed)
+    r = sha512_int(label.encode(), msg) % L
+    big_r = encode(mul(r, BASE))
+    k = sha512_int(big_r, public_key(seed), msg) % L
+    return big_r + ((r + k * a) % L).to_bytes(32, "little")
+
+
+def broken(sig, how):
+    """A copy whose signature fails: R changed, or S + l (not canonical)."""
+    if how == "R":
+        return bytes([sig[0] ^ 1]) + sig[1:]
+    s = int.from_bytes(sig[32:], "little")
+    return sig[:32] + (s + L).to_bytes(32, "little")
+
+
+def settlement_cases():
+    month = "2026-10"
+    start, _ = month_bounds(2026, 10)
+    node_seeds = [seed_of("home node"), seed_of("home node 2")]
+    nodes = [hx(public_key(s)) for s in node_seeds]
+    listener_seeds = [month_seed(seed_of(f"listener {i}"), 2026, 10) for i in range(3)]
+    listeners = [hx(public_key(s)) for s in listener_seeds]
+    artists = [hx(public_key(seed_of(f"artist {i}"))) for i in range(12)]
+
+    def receipt(who, seq, artist, at_s, listened=180000, track_ms=180000, sig="honest"):
+        """A copy of listener who's receipt; sig is honest, second, R or S (broken)."""
+        r = {"v": 1, "listener": listeners[who], "seq": seq,
+             "track": hx(hashlib.sha256(b"track of %d" % artist).digest()),
+             "artist": artists[artist], "started_at_ms": start + at_s * 1000,
+             "listened_ms": listened, "track_ms": track_ms, "home_node": nodes[0]}
+        msg = receipt_message(r)
+        good = sign(listener_seeds[who], msg)
+        r["sig"] = hx({"honest": good, "second": sign_with_nonce(listener_seeds[who], msg, "2")}
+                      .get(sig) or broken(good, sig))
+        return r
+
+    def subscription(who, node, ref, sig="honest"):
+        s = {"v": 1, "listener": listeners[who], "month": month, "home_node": nodes[node],
+             "amount": 10000000, "payment_ref": ref}
+        msg = subscription_message(s)
+        good = sign(node_seeds[node], msg)
+        s["sig"] = hx({"honest": good, "second": sign_with_nonce(node_seeds[node], msg, "2")}
+                      .get(sig) or broken(good, sig))
+        return s
+
+    sub0 = subscription(0, 0, "tx-0")
+    cases = [
+        ("two valid signatures of one message",
+         "one receipt: no equivocation, one play (the pool splits evenly with the other listen)",
+         [receipt(0, 1, 1, 0), receipt(0, 1, 1, 0, sig="second"), receipt(0, 2, 2, 600)],
+         [sub0], {}),
+        ("a good copy and a broken copy",
+         "the receipt counts as its good copy: nothing void",
+         [receipt(0, 1, 1, 0, sig="R"), receipt(0, 1, 1, 0), receipt(0, 2, 2, 600)],
+         [sub0], {}),
+        ("only broken copies",
+         "one receipt, void once under signature",
+         [receipt(0, 1, 1, 0, sig="R"), receipt(0, 1, 1, 0, sig="S"), receipt(0, 2, 2, 600)],
+         [sub0], {}),
+        ("different messages with the same seq",
+         "equivocation: both messages void (2, though one has two copies), flagged once",
+         [receipt(0, 5, 1, 0), receipt(0, 5, 2, 0), receipt(0, 5, 2, 0, sig="second"),
+          receipt(0, 6, 3, 600)],
+         [sub0], {}),
+        ("copies of subscriptions",
+         "listener 0: one subscription in three copies (two valid, one broken), counted once;"
+         " listener 1: only broken copies, not subscribed",
+         [receipt(0, 1, 1, 0), receipt(1, 1, 2, 0)],
+         [sub0, subscription(0, 0, "tx-0", sig="second"), subscription(0, 0, "tx-0", sig="R"),
+          subscription(1, 1, "tx-1", sig="R"), subscription(1, 1, "tx-1", sig="S")],
+         {listeners[1]: 5}),
+    ]
+    # A fuller month: a top 9 out of 11 artists, every void rule, receipts outside the month,
+    # two home nodes, carry in, a listener without a subscription, and a superseded one.
+    month_receipts = [receipt(0, i, i % 11, 200 * i, listened=150000 + 1000 * (i % 4))
+                      for i in range(14)]
+    month_receipts += [
+        receipt(0, 20, 0, -1),                              # before the month: ignored
+        receipt(0, 21, 1, 31 * 86400),                      # next month: ignored
+        receipt(1, 1, 0, 0), receipt(1, 2, 1, 100),        # seq 2 overlaps seq 1
+        receipt(1, 3, 2, 400, listened=200001, track_ms=198000),  # too long
+        receipt(1, 4, 3, 600, listened=29999, track_ms=600000),   # kept, not qualified
+        receipt(1, 5, 4, 900, sig="S"),
+        receipt(1, 6, 4, 1200), receipt(1, 6, 5, 1200),     # equivocation
+        receipt(2, 1, 6, 0),                                # not subscribed
+    ]
+    cases.append((
+        "a month", "every rule at once; checks the canonical tally encoding byte for byte",
+        month_receipts,
+        [sub0, subscription(0, 1, "tx-0"), subscription(1, 1, "tx-1")],
+        {listeners[0]: 7, listeners[1]: 3, listeners[2]: 1000},
+    ))
+
+    out = []
+    for name, why, receipts, subscriptions, carry_in in cases:
+        line = lambda rec: json.dumps(rec, separators=(",", ":"), ensure_ascii=False)
+        out.append({"name": name, "why": why, "month": month,
+                    "receipts": [line(r) for r in receipts],
+                    "receipt_ids": [hx(blake3(receipt_message(r))) for r in receipts],
+                    "subscriptions": [line(s) for s in subscriptions],
+                    "subscription_ids": [hx(blake3(subscription_message(s)))
+                                         for s in subscriptions],
+                    "carry_in": carry_in,
+                    "expected": settle(month, receipts, subscriptions, carry_in)})
+    return out
 
 
 def seed_of(label):
@@ -190,7 +483,7 @@ def build():
              "track_ms": track_ms, "home_node": hx(node)}
         msg = receipt_message(r)
         r["sig"] = hx(sign(oct_seed, msg))
-        receipts.append({"seed": hx(oct_seed), "message": hx(msg),
+        receipts.append({"seed": hx(oct_seed), "message": hx(msg), "id": hx(blake3(msg)),
                          "json": json.dumps(r, separators=(",", ":"), ensure_ascii=False)})
 
     subscriptions = []
@@ -199,11 +492,17 @@ def build():
              "home_node": hx(node), "amount": 10000000, "payment_ref": ref}
         msg = subscription_message(s)
         s["sig"] = hx(sign(node_seed, msg))
-        subscriptions.append({"seed": hx(node_seed), "message": hx(msg),
+        subscriptions.append({"seed": hx(node_seed), "message": hx(msg), "id": hx(blake3(msg)),
                               "json": json.dumps(s, separators=(",", ":"), ensure_ascii=False)})
 
-    return {"month_keys": month_keys, "receipts": receipts, "subscriptions": subscriptions,
-            "signatures": signature_cases()}
+    blake3_cases = []
+    for n in [0, 1, 64, 65, 1024, 1025, 2048, 2049, 3073, 8193]:
+        data = bytes(i % 251 for i in range(n))
+        blake3_cases.append({"input_len": n, "hash": hx(blake3(data))})
+
+    return {"month_keys": month_keys, "blake3": blake3_cases, "receipts": receipts,
+            "subscriptions": subscriptions, "signatures": signature_cases(),
+            "settlement": settlement_cases()}
 
 
 def signature_cases():

@@ -3,12 +3,17 @@
 //! Records are stored in their binary signed form. Receipts sit under (listener, seq, id), so
 //! a listener's receipts are neighbours; since a listener key signs only one month's receipts,
 //! a small index of (month, listener) finds a month's receipts. Other records sit under their
-//! id (BLAKE3 of the binary form), with index entries that point back to it. A record and its index entries go in one atomic
-//! batch, and every write flushes before it returns: acknowledged means durable. Reads decode
-//! what they find and report a value that does not decode as [`Error::Corrupt`], naming the key.
+//! id, with index entries that point back to it. A record's id is BLAKE3 of its signed message
+//! alone (`records.md`), so copies of one record that differ only in their signature share
+//! every key: the store holds one copy per record, the last one written. A record and its
+//! index entries go in one atomic batch, and every write flushes before it returns:
+//! acknowledged means durable. Reads decode what they find and report a value that does not
+//! decode as [`Error::Corrupt`], naming the key.
 //!
-//! The store does not judge records: it keeps equivocating receipts side by side (they differ,
-//! so their ids differ) because settlement must see them.
+//! The store does not judge records: it keeps equivocating receipts side by side (their
+//! messages differ, so their ids differ) because settlement must see them. Since it does not
+//! check signatures either, and a later copy replaces an earlier one, callers store only
+//! copies whose signature verifies (the node checks every record before storing it).
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -83,7 +88,8 @@ impl Store {
         }
     }
 
-    /// Builds the receipt id index over the receipts of a store written before it existed.
+    /// Brings a store written before record ids left out the signature up to date: receipts
+    /// and manifests move under their new ids, and the receipt id index is built.
     fn build_receipt_id_index(&self) -> Result<(), Error> {
         let done = keys::receipt_id_index_built();
         if self
@@ -97,7 +103,24 @@ impl Store {
         for entry in self.db.scan_prefix(keys::receipts()) {
             let (key, value) = entry.map_err(Error::db("scanning receipts"))?;
             let r = SignedReceipt::from_bytes(&value).map_err(|e| corrupt(&key, e))?;
+            // Stores written when a receipt's id covered its signature keep it under that
+            // id: move it under the id of its signed message.
+            let proper = receipt_key(&r);
+            if key.as_ref() != proper.as_slice() {
+                batch.remove(key);
+                batch.insert(proper, value);
+            }
             batch.insert(keys::receipt_by_id(&r.id()), &id_index_value(&r)[..]);
+        }
+        // Manifests too were keyed by an id that covered the signature.
+        for entry in self.db.scan_prefix(keys::manifests()) {
+            let (key, value) = entry.map_err(Error::db("scanning manifests"))?;
+            let m = SignedManifest::from_bytes(&value).map_err(|e| corrupt(&key, e))?;
+            let proper = keys::manifest(&m.id());
+            if key.as_ref() != proper.as_slice() {
+                batch.remove(key);
+                batch.insert(proper, value);
+            }
         }
         batch.insert(done, &[]);
         self.commit(batch, "building the receipt id index")
@@ -113,12 +136,12 @@ impl Store {
         self.flush()
     }
 
-    /// Stores receipts durably, in one atomic batch. Storing a receipt again changes nothing.
+    /// Stores receipts durably, in one atomic batch. Storing a receipt again keeps one copy:
+    /// the last one written.
     pub fn put_receipts(&self, receipts: &[SignedReceipt]) -> Result<(), Error> {
         let mut batch = sled::Batch::default();
         for r in receipts {
-            let bytes = r.to_bytes();
-            batch.insert(receipt_key(r, &bytes), &bytes[..]);
+            batch.insert(receipt_key(r), &r.to_bytes()[..]);
             batch.insert(keys::receipt_by_id(&r.id()), &id_index_value(r)[..]);
             batch.insert(
                 keys::listener_in_month(month_of(r)?, &r.receipt.listener),
@@ -128,10 +151,10 @@ impl Store {
         self.commit(batch, "storing receipts")
     }
 
-    /// Whether this receipt (these exact bytes) is stored.
+    /// Whether this receipt (a copy of its signed message, whatever its signature) is stored.
     pub fn has_receipt(&self, receipt: &SignedReceipt) -> Result<bool, Error> {
         self.db
-            .contains_key(receipt_key(receipt, &receipt.to_bytes()))
+            .contains_key(receipt_key(receipt))
             .map_err(Error::db("looking up a receipt"))
     }
 
@@ -244,14 +267,14 @@ impl Store {
         self.db.scan_prefix(keys::receipts()).count()
     }
 
-    /// Stores subscriptions durably, in one atomic batch.
+    /// Stores subscriptions durably, in one atomic batch; one copy per subscription, the last
+    /// one written.
     pub fn put_subscriptions(&self, subscriptions: &[SignedSubscription]) -> Result<(), Error> {
         let mut batch = sled::Batch::default();
         for s in subscriptions {
-            let bytes = s.to_bytes();
-            let id = ContentHash::of(&bytes);
+            let id = s.id();
             let sub = &s.subscription;
-            batch.insert(keys::subscription(&id), bytes);
+            batch.insert(keys::subscription(&id), s.to_bytes());
             batch.insert(
                 keys::subscription_by_month(sub.month, &sub.listener, &id),
                 &[],
@@ -280,12 +303,12 @@ impl Store {
         Ok(out)
     }
 
-    /// Stores a release manifest durably; returns its release id.
+    /// Stores a release manifest durably (replacing another copy of it); returns its
+    /// release id.
     pub fn put_manifest(&self, manifest: &SignedManifest) -> Result<ContentHash, Error> {
-        let bytes = manifest.to_bytes();
-        let id = ContentHash::of(&bytes);
+        let id = manifest.id();
         self.db
-            .insert(keys::manifest(&id), bytes)
+            .insert(keys::manifest(&id), manifest.to_bytes())
             .map_err(Error::db("storing a manifest"))?;
         self.flush()?;
         Ok(id)
@@ -469,8 +492,8 @@ impl Store {
     }
 }
 
-fn receipt_key(r: &SignedReceipt, bytes: &[u8]) -> Vec<u8> {
-    keys::receipt(&r.receipt.listener, r.receipt.seq, &ContentHash::of(bytes))
+fn receipt_key(r: &SignedReceipt) -> Vec<u8> {
+    keys::receipt(&r.receipt.listener, r.receipt.seq, &r.id())
 }
 
 /// The id index's value: the receipt's listener and seq.

@@ -74,6 +74,46 @@ fn equivocating_receipts_are_both_kept() -> Result<(), Error> {
 }
 
 #[test]
+fn copies_differing_only_in_signature_are_one_record() -> Result<(), Error> {
+    use nineten_protocol::subscription::{PaymentRef, Subscription};
+    let dir = tempfile::tempdir().unwrap();
+    let a = listener(1);
+    let first = receipt(&a, 4);
+    let mut second = first;
+    second.sig.0[9] ^= 1;
+    assert_eq!(first.id(), second.id());
+    let node = Keypair::from_seed([8; 32]);
+    let sub = Subscription {
+        listener: a.public(),
+        month: "2026-10".parse().unwrap(),
+        home_node: node.public(),
+        payment_ref: PaymentRef::new("tx").unwrap(),
+    }
+    .sign(&node);
+    let mut sub_copy = sub.clone();
+    sub_copy.sig.0[9] ^= 1;
+    {
+        let store = Store::open(dir.path())?;
+        store.put_receipts(&[first, second])?; // in one batch
+        store.put_receipts(&[first])?; // and later: the last copy written is kept
+        store.put_subscriptions(&[sub.clone(), sub_copy.clone()])?;
+        store.put_subscriptions(&[sub_copy])?;
+    }
+    let store = Store::open(dir.path())?;
+    assert_eq!(store.receipt_count(), 1);
+    assert_eq!(store.receipts_of_listener(&a.public())?, vec![first]);
+    assert!(
+        store.has_receipt(&second)?,
+        "a copy of the message is stored"
+    );
+    let october: Month = "2026-10".parse().unwrap();
+    let subs = store.subscriptions_of_month(october)?;
+    assert_eq!(subs.len(), 1);
+    assert_eq!(subs[0].subscription, sub.subscription);
+    Ok(())
+}
+
+#[test]
 fn a_bad_batch_stores_nothing() -> Result<(), Error> {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path())?;
@@ -161,7 +201,12 @@ fn tallies_and_manifests_round_trip() -> Result<(), Error> {
     let id = store.put_manifest(&manifest)?;
     assert_eq!(id, manifest.id());
     assert_eq!(store.manifest(&id)?, Some(manifest.clone()));
-    assert_eq!(store.manifests()?, vec![manifest]);
+    assert_eq!(store.manifests()?, vec![manifest.clone()]);
+    // Another copy of the release (another signature) has the same release id: still one.
+    let mut copy = manifest;
+    copy.sig.0[9] ^= 1;
+    assert_eq!(store.put_manifest(&copy)?, id);
+    assert_eq!(store.manifests()?.len(), 1);
 
     let a = listener(1);
     let month: Month = "2026-10".parse().unwrap();
