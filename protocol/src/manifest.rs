@@ -123,7 +123,10 @@ impl Manifest {
             if !(MIN_BITRATE..=MAX_BITRATE).contains(&t.bitrate) {
                 return Err(FieldError::new(
                     field("bitrate"),
-                    format!("{} bit/s is outside {MIN_BITRATE} to {MAX_BITRATE}", t.bitrate),
+                    format!(
+                        "{} bit/s is outside {MIN_BITRATE} to {MAX_BITRATE}",
+                        t.bitrate
+                    ),
                 ));
             }
             if t.size > MAX_TRACK_BYTES {
@@ -441,7 +444,9 @@ mod tests {
             assert_eq!(err.field, "tracks[1].bitrate");
         }
         // A long track claimed in a tiny stream.
-        let err = with(&|t| t.duration_ms = u32::MAX).check_bounds().unwrap_err();
+        let err = with(&|t| t.duration_ms = u32::MAX)
+            .check_bounds()
+            .unwrap_err();
         assert_eq!(err.field, "tracks[1].size");
 
         // Signed by the artist or not, a manifest out of bounds does not parse.
