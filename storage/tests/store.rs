@@ -148,7 +148,7 @@ fn tallies_and_manifests_round_trip() -> Result<(), Error> {
             number: 1,
             title: "T".into(),
             hash: ContentHash([1; 32]),
-            size: 10,
+            size: 16_000,
             duration_ms: 1000,
             channels: 1,
             input_sample_rate: 48_000,
