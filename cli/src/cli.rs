@@ -62,8 +62,9 @@ pub(crate) enum Command {
         #[arg(required = true)]
         words: Vec<String>,
     },
-    /// Play a track (by its hash, or the first characters of it): from this node's library,
-    /// or streamed from the peers that hold it. The listen's receipt is signed when it ends.
+    /// Play a track (RELEASE/NUMBER, or its hash or the first characters of it): from this
+    /// node's library, or streamed from the peers that hold it. The listen's receipt is signed
+    /// when it ends and pays the artist of the release played.
     Play(PlayArgs),
     /// Stop what the running node plays (its listen ends and gets its receipt).
     Stop,
@@ -280,7 +281,9 @@ pub(crate) struct ImportArgs {
 
 #[derive(Args, Debug)]
 pub(crate) struct PlayArgs {
-    /// The track's hash (or a unique prefix of at least 4 hex characters).
+    /// RELEASE/NUMBER (a release id or its start, a track number), or the track's hash (or a
+    /// unique prefix of at least 4 hex characters). A hash that releases of different artists
+    /// list needs RELEASE/NUMBER: the error lists the choices.
     pub(crate) track: String,
     /// Start this many seconds into the track.
     #[arg(long, value_name = "SECONDS", default_value_t = 0.0)]
@@ -298,6 +301,9 @@ pub(crate) struct PlayArgs {
 pub(crate) enum SinkKind {
     /// The default sound device.
     Device,
-    /// Nowhere: decode only (machines without sound, tests).
+    /// Nowhere, as fast as it decodes (machines without sound, tests); the receipt signs only
+    /// the time the listen took, not the audio decoded.
     Null,
+    /// Nowhere, at the pace of real time: a listener simulated without sound.
+    Paced,
 }

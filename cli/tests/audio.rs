@@ -175,3 +175,49 @@ fn a_bad_file_fails_the_import_and_names_it() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("not an artist key"), "{}", stderr(&o));
 }
+
+#[test]
+fn an_absurd_wav_header_gives_a_clear_error_and_no_panic_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    // 65,535 channels at 4 GHz, 16 bits: symphonia's arithmetic overflows on it.
+    let (channels, rate, bits, data) = (65_535u16, 4_000_000_000u32, 16u16, 4000u32);
+    let block = channels.wrapping_mul(bits / 8);
+    let mut wav = Vec::new();
+    wav.extend_from_slice(b"RIFF");
+    wav.extend_from_slice(&(36 + data).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    wav.extend_from_slice(&16u32.to_le_bytes());
+    wav.extend_from_slice(&1u16.to_le_bytes());
+    wav.extend_from_slice(&channels.to_le_bytes());
+    wav.extend_from_slice(&rate.to_le_bytes());
+    wav.extend_from_slice(&rate.wrapping_mul(u32::from(block)).to_le_bytes());
+    wav.extend_from_slice(&block.to_le_bytes());
+    wav.extend_from_slice(&bits.to_le_bytes());
+    wav.extend_from_slice(b"data");
+    wav.extend_from_slice(&data.to_le_bytes());
+    wav.resize(wav.len() + data as usize, 0);
+    let file = dir.path().join("absurd.wav");
+    std::fs::write(&file, wav).unwrap();
+    let key = dir.path().join("artist.key");
+    assert!(
+        nineten(&["key", "new", "--out", path(&key), "--kind", "artist"])
+            .status
+            .success()
+    );
+    let o = nineten(&[
+        "--data-dir",
+        path(&dir.path().join("node")),
+        "import",
+        path(&file),
+        "--artist-key",
+        path(&key),
+        "--release",
+        "R",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(err.contains("absurd.wav"), "{err}");
+    assert!(err.contains("65535 channels"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!err.contains("overflow"), "{err}");
+}

@@ -252,7 +252,14 @@ async fn throughput() {
         // little once every variant follows another.
         let (lib, t) = fresh().await;
         let start = Instant::now();
-        t.fetch(&[p1.addr()], &track.hash).await.unwrap();
+        t.fetch(
+            &[p1.addr()],
+            &track.hash,
+            u64::MAX,
+            Duration::from_secs(600),
+        )
+        .await
+        .unwrap();
         plain.push(mbps(start.elapsed()));
         assert!(lib.has_blob(&track.hash).await.unwrap());
         t.shutdown().await.unwrap();

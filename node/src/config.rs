@@ -75,10 +75,15 @@ impl Settings {
     /// Reads the config file at `path`; a missing file means all defaults.
     pub fn load(path: &Path) -> Result<Self, crate::Error> {
         match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| crate::Error::Control(format!("{}: {e}", path.display()))),
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| crate::Error::Config {
+                path: path.to_path_buf(),
+                source: Box::new(e),
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
-            Err(e) => Err(crate::Error::Control(format!("{}: {e}", path.display()))),
+            Err(e) => Err(crate::Error::Config {
+                path: path.to_path_buf(),
+                source: Box::new(e),
+            }),
         }
     }
 }

@@ -1,10 +1,17 @@
 //! The control API: how `9ten` commands talk to a running node. HTTP/1.1 with JSON on
 //! 127.0.0.1 only, every request carrying `Authorization: Bearer <token>`. The node writes its
-//! address and a fresh random token to `control.json` in its data directory (mode 0600, so
-//! only the user who runs it can read it) and removes the file when it stops.
+//! address, its node key and a fresh random token to `control.json` in its data directory
+//! (mode 0600, so only the user who runs it can read it) and removes the file when it stops.
+//!
+//! A `control.json` left behind by a node that died may point at a port another program
+//! listens on now, so a client sends the token only to a node that has proved it knows it:
+//! first `GET /v1/hello?nonce=HEX` (no token), answered with the node key and
+//! `proof = BLAKE3-keyed(key = BLAKE3(token), "9ten/control/hello/v1" ‖ nonce ‖ node key)`.
+//! A wrong or missing proof, or another node key, marks the file stale: no node runs there.
 //!
 //! | method | path | body → answer |
 //! |---|---|---|
+//! | GET | `/v1/hello?nonce=HEX` | (no token) → `{"node","proof"}` |
 //! | GET | `/v1/status` | → [`Status`] |
 //! | GET | `/v1/catalog` | → [`CatalogEntry`]s |
 //! | GET | `/v1/search?q=TEXT` | → [`CatalogEntry`]s |
@@ -44,6 +51,7 @@ use nineten_protocol::key::{ContentHash, PublicKey};
 use nineten_protocol::manifest::SignedManifest;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use thiserror::Error;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
@@ -55,6 +63,66 @@ use crate::import::{PreparedRelease, PreparedTrack};
 /// Largest release upload accepted.
 pub const MAX_UPLOAD: usize = 4 << 30;
 
+/// Why a control API call failed.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ControlError {
+    /// A file could not be read or written, or the API could not bind its port.
+    #[error("{what}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// Why it failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `control.json` does not parse.
+    #[error("{} is not a control file", path.display())]
+    BadFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// Nothing answers at the address.
+    #[error("cannot reach the node at {addr}")]
+    Unreachable {
+        /// Where it was looked for.
+        addr: String,
+        /// Why.
+        #[source]
+        source: hyper_util::client::legacy::Error,
+    },
+    /// What answers there is not the node `control.json` names (the file is stale).
+    #[error("what answers at {addr} is not the node {node}: {reason}")]
+    Impostor {
+        /// Where.
+        addr: String,
+        /// The node the file names.
+        node: PublicKey,
+        /// What gave it away.
+        reason: String,
+    },
+    /// A request could not be built.
+    #[error("building a request")]
+    Request(#[source] axum::http::Error),
+    /// The answer could not be read.
+    #[error("reading the node's answer")]
+    Reading(#[source] hyper::Error),
+    /// The answer is not the JSON expected.
+    #[error("the node's answer does not parse")]
+    Malformed(#[source] serde_json::Error),
+    /// The node answered with an error.
+    #[error("{message}")]
+    Refused {
+        /// The HTTP status.
+        status: u16,
+        /// The node's message.
+        message: String,
+    },
+}
+
 /// What `control.json` holds.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ControlFile {
@@ -62,6 +130,41 @@ pub struct ControlFile {
     pub addr: SocketAddr,
     /// The bearer token.
     pub token: String,
+    /// The node's key.
+    pub node: PublicKey,
+}
+
+/// The proof that whoever answers knows `token` (see the module docs).
+fn hello_proof(token: &str, nonce: &[u8; 32], node: &PublicKey) -> String {
+    let key = blake3::hash(token.as_bytes());
+    let mut message = b"9ten/control/hello/v1".to_vec();
+    message.extend_from_slice(nonce);
+    message.extend_from_slice(&node.0);
+    blake3::keyed_hash(key.as_bytes(), &message)
+        .to_hex()
+        .to_string()
+}
+
+fn hex32(text: &str) -> Option<[u8; 32]> {
+    if text.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+#[derive(Debug, Deserialize)]
+struct HelloQuery {
+    nonce: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct HelloReply {
+    node: PublicKey,
+    proof: String,
 }
 
 fn control_path(dir: &DataDir) -> PathBuf {
@@ -136,10 +239,13 @@ impl From<Error> for ApiError {
             | Error::UnknownRelease(_)
             | Error::UnknownSession(_)
             | Error::NothingPlaying => StatusCode::NOT_FOUND,
-            Error::AmbiguousTrack(_) | Error::Manifest(_) | Error::Damaged { .. } => {
-                StatusCode::BAD_REQUEST
-            }
-            Error::NoProviders(_) => StatusCode::BAD_GATEWAY,
+            Error::AmbiguousTrack(_)
+            | Error::AmbiguousRelease(_)
+            | Error::ContestedTrack { .. }
+            | Error::Manifest(_)
+            | Error::Damaged { .. } => StatusCode::BAD_REQUEST,
+            Error::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            Error::NoProviders(_) | Error::TooLarge { .. } => StatusCode::BAD_GATEWAY,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         Self(status, e.to_string())
@@ -188,7 +294,10 @@ impl Server {
 /// Serves the control API for `node` on 127.0.0.1 (port `port`, 0 for any) and writes
 /// `control.json` into `dir`.
 pub async fn serve(node: Arc<Node>, dir: &DataDir, port: u16) -> Result<Server, Error> {
-    let io = |what: &str, e: std::io::Error| Error::Control(format!("{what}: {e}"));
+    let io = |what: &str, source: std::io::Error| ControlError::Io {
+        what: what.to_string(),
+        source,
+    };
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port)))
         .await
         .map_err(|e| io("binding the control API", e))?;
@@ -200,15 +309,13 @@ pub async fn serve(node: Arc<Node>, dir: &DataDir, port: u16) -> Result<Server, 
         .map(|b| format!("{b:02x}"))
         .collect();
     let file = control_path(dir);
-    write_private(
-        &file,
-        &serde_json::to_vec(&ControlFile {
-            addr,
-            token: token.clone(),
-        })
-        .map_err(|e| Error::Control(e.to_string()))?,
-    )
-    .map_err(|e| io(&format!("writing {}", file.display()), e))?;
+    let control = ControlFile {
+        addr,
+        token: token.clone(),
+        node: node.key(),
+    };
+    let json = serde_json::to_vec(&control).expect("a control file always serializes");
+    write_private(&file, &json).map_err(|e| io(&format!("writing {}", file.display()), e))?;
 
     let (stop, stopped) = watch::channel(false);
     let api = Api {
@@ -231,6 +338,8 @@ pub async fn serve(node: Arc<Node>, dir: &DataDir, port: u16) -> Result<Server, 
         .route("/v1/shutdown", post(shutdown))
         .layer(DefaultBodyLimit::max(MAX_UPLOAD))
         .layer(middleware::from_fn_with_state(api.clone(), authorize))
+        // The one route without the token: it proves the node knows it.
+        .route("/v1/hello", get(hello))
         .with_state(api);
     let mut until = stopped.clone();
     tokio::spawn(async move {
@@ -284,6 +393,20 @@ async fn authorize(State(api): State<Api>, request: Request, next: Next) -> Resp
         .into_response();
     }
     next.run(request).await
+}
+
+async fn hello(State(api): State<Api>, Query(query): Query<HelloQuery>) -> ApiResult<HelloReply> {
+    let nonce = hex32(&query.nonce).ok_or_else(|| {
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            "nonce: 64 hex characters".to_string(),
+        )
+    })?;
+    let node = api.node.key();
+    Ok(Json(HelloReply {
+        node,
+        proof: hello_proof(&api.token, &nonce, &node),
+    }))
 }
 
 async fn status(State(api): State<Api>) -> ApiResult<Status> {
@@ -442,27 +565,114 @@ pub struct Client {
 }
 
 impl Client {
-    /// The node running on `dir`, if one answers there (`None` if none runs: no
-    /// `control.json`, or a stale one).
+    /// The node running on `dir`, if one answers there and proves it is the node
+    /// `control.json` names (`None` if none runs: no `control.json`, or a stale one, whatever
+    /// else may listen on its port now). The token goes out only after the proof.
     pub async fn connect(dir: &DataDir) -> Result<Option<Self>, Error> {
         let path = control_path(dir);
         let text = match fs::read(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::Control(format!("{}: {e}", path.display()))),
+            Err(source) => {
+                return Err(ControlError::Io {
+                    what: format!("reading {}", path.display()),
+                    source,
+                }
+                .into());
+            }
         };
         let file: ControlFile = serde_json::from_slice(&text)
-            .map_err(|e| Error::Control(format!("{}: {e}", path.display())))?;
+            .map_err(|source| ControlError::BadFile { path, source })?;
         let client = Self {
             base: format!("http://{}", file.addr),
-            token: file.token,
+            token: file.token.clone(),
             http: HttpClient::builder(TokioExecutor::new()).build_http(),
         };
-        match client.status().await {
-            Ok(_) => Ok(Some(client)),
-            Err(Error::Control(e)) if e.starts_with(UNREACHABLE) => Ok(None),
-            Err(e) => Err(e),
+        match client.hello(&file).await {
+            Ok(()) => Ok(Some(client)),
+            Err(e @ (ControlError::Unreachable { .. } | ControlError::Impostor { .. })) => {
+                warn!("control.json is stale ({e}); no node runs on this folder");
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
         }
+    }
+
+    /// Checks that what answers knows the token and is the node the file names, without
+    /// sending the token.
+    async fn hello(&self, file: &ControlFile) -> Result<(), ControlError> {
+        let nonce: [u8; 32] = rand::random();
+        let hex: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
+        let impostor = |reason: String| ControlError::Impostor {
+            addr: file.addr.to_string(),
+            node: file.node,
+            reason,
+        };
+        let reply: HelloReply = match self
+            .send(Method::GET, &format!("/v1/hello?nonce={hex}"), None, false)
+            .await
+        {
+            Ok(r) => r,
+            Err(ControlError::Refused { status, message }) => {
+                return Err(impostor(format!("it answered {status}: {message}")));
+            }
+            Err(ControlError::Malformed(e)) => {
+                return Err(impostor(format!("its answer is not a hello: {e}")));
+            }
+            Err(e) => return Err(e),
+        };
+        if reply.node != file.node {
+            return Err(impostor(format!("it is node {}", reply.node)));
+        }
+        if reply.proof != hello_proof(&file.token, &nonce, &file.node) {
+            return Err(impostor("it does not know the token".to_string()));
+        }
+        Ok(())
+    }
+
+    async fn send<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(Bytes, &'static str)>,
+        with_token: bool,
+    ) -> Result<T, ControlError> {
+        let mut request = hyper::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base));
+        if with_token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {}", self.token));
+        }
+        if let Some((_, kind)) = &body {
+            request = request.header(header::CONTENT_TYPE, *kind);
+        }
+        let request = request
+            .body(Full::new(body.map(|b| b.0).unwrap_or_default()))
+            .map_err(ControlError::Request)?;
+        let response =
+            self.http
+                .request(request)
+                .await
+                .map_err(|source| ControlError::Unreachable {
+                    addr: self.base.clone(),
+                    source,
+                })?;
+        let status = response.status();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(ControlError::Reading)?
+            .to_bytes();
+        if !status.is_success() {
+            let message = serde_json::from_slice::<ErrorReply>(&body)
+                .map_or_else(|_| String::from_utf8_lossy(&body).into_owned(), |e| e.error);
+            return Err(ControlError::Refused {
+                status: status.as_u16(),
+                message,
+            });
+        }
+        serde_json::from_slice(&body).map_err(ControlError::Malformed)
     }
 
     async fn call<T: DeserializeOwned>(
@@ -471,35 +681,7 @@ impl Client {
         path: &str,
         body: Option<(Bytes, &'static str)>,
     ) -> Result<T, Error> {
-        let bad = |e: &dyn std::fmt::Display| Error::Control(format!("building a request: {e}"));
-        let mut request = hyper::Request::builder()
-            .method(method)
-            .uri(format!("{}{path}", self.base))
-            .header(header::AUTHORIZATION, format!("Bearer {}", self.token));
-        if let Some((_, kind)) = &body {
-            request = request.header(header::CONTENT_TYPE, *kind);
-        }
-        let request = request
-            .body(Full::new(body.map(|b| b.0).unwrap_or_default()))
-            .map_err(|e| bad(&e))?;
-        let response = self
-            .http
-            .request(request)
-            .await
-            .map_err(|e| Error::Control(format!("{UNREACHABLE}: {e}")))?;
-        let status = response.status();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| Error::Control(format!("reading the node's answer: {e}")))?
-            .to_bytes();
-        if !status.is_success() {
-            let message = serde_json::from_slice::<ErrorReply>(&body)
-                .map_or_else(|_| String::from_utf8_lossy(&body).into_owned(), |e| e.error);
-            return Err(Error::Control(message));
-        }
-        serde_json::from_slice(&body).map_err(|e| Error::Control(format!("the node's answer: {e}")))
+        Ok(self.send(method, path, body, true).await?)
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, Error> {
@@ -511,7 +693,7 @@ impl Client {
         path: &str,
         body: &impl Serialize,
     ) -> Result<T, Error> {
-        let json = serde_json::to_vec(body).map_err(|e| Error::Control(e.to_string()))?;
+        let json = serde_json::to_vec(body).expect("requests always serialize");
         self.call(Method::POST, path, Some((json.into(), "application/json")))
             .await
     }
@@ -605,6 +787,3 @@ fn percent_encode(text: &str) -> String {
         })
         .collect()
 }
-
-/// How an unreachable node's error starts.
-const UNREACHABLE: &str = "cannot reach the node";

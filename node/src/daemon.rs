@@ -5,33 +5,37 @@
 //! Playing a track: find it in the catalog; if its blobs are not here, find providers in the
 //! DHT, fetch the seek index and stream the track from all of them at once ([`crate::fetch`]),
 //! playing while fetching. When the listen ends (at the track's end, or on stop, skip or seek)
-//! the node signs a receipt with the listener's key for the month, stores it and gossips it.
-//! A fetched track joins the cache ([`crate::cache`]) and, once complete, is provided to others.
+//! [`crate::receipts`] turns it into a signed receipt, stored durably before the node returns or
+//! gossips it. A fetched track joins the cache ([`crate::cache`]) and, once complete, is
+//! provided to others. Time comes from the node's [`Clock`]; [`Node::shutdown`] ends every
+//! listen under way (each with its receipt) before the network stops.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use libp2p::Multiaddr;
 use nineten_protocol::identity::{Keypair, ListenerSecret, Secret};
 use nineten_protocol::key::{ContentHash, PublicKey};
 use nineten_protocol::manifest::SignedManifest;
 use nineten_protocol::month::Month;
-use nineten_protocol::receipt::{NO_HOME_NODE, Receipt, SignedReceipt};
+use nineten_protocol::receipt::{NO_HOME_NODE, SignedReceipt};
 use nineten_storage::Store;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use crate::audio::sink::{ClockedSink, DeviceSink, NullSink, Sink, WavSink};
-use crate::audio::{AudioError, playback};
+use crate::audio::sink::{DeviceSink, NullSink, Sink, WavSink};
+use crate::audio::{AudioError, OPUS_RATE, ogg, playback};
+use crate::clock::Clock;
 use crate::config::DataDir;
 use crate::fetch::{self, Fetch, Outcome};
 use crate::import::PreparedRelease;
 use crate::library::{Library, TrackRef};
+use crate::receipts::{Heard, ReceiptError, Receipts};
 use crate::transfer::Transfer;
 use crate::{Error, cache, net};
 
@@ -55,6 +59,8 @@ pub struct Config {
     /// Seed of the node's and listener's identities on first start (random if `None`);
     /// afterwards the stored identities are used.
     pub seed: Option<[u8; 32]>,
+    /// Where the node reads the time.
+    pub clock: Clock,
 }
 
 impl Config {
@@ -69,6 +75,7 @@ impl Config {
             fetch: fetch::Options::default(),
             sync_interval: Duration::from_secs(1),
             seed: None,
+            clock: Clock::system(),
         }
     }
 }
@@ -77,13 +84,15 @@ impl Config {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SinkSpec {
-    /// Discarded (no clock: plays as fast as it decodes).
+    /// Discarded, as fast as it decodes (so its receipt signs only the time the node's
+    /// clock measured, not the audio decoded).
     Null,
     /// The default sound device.
     Device,
     /// A WAV file.
     Wav(PathBuf),
-    /// Discarded, but at `speed` times real time (a listener simulated without sound).
+    /// Discarded, but paced by the node's clock at `speed` times its pace (a listener
+    /// simulated without sound; above 1 the receipt still signs only the clock's measure).
     Clocked {
         /// How many times faster than real time.
         speed: u32,
@@ -96,8 +105,16 @@ impl SinkSpec {
             Self::Null => Box::new(NullSink::default()),
             Self::Device => Box::new(DeviceSink::open(channels)?),
             Self::Wav(path) => Box::new(WavSink::create(path, channels)?),
-            Self::Clocked { speed } => Box::new(ClockedSink::new(channels, *speed)),
+            Self::Clocked { .. } => Box::new(NullSink::default()),
         })
+    }
+
+    /// How many times the clock's pace the sink is paced at, if it is paced by the clock.
+    fn pace(&self) -> Option<u32> {
+        match self {
+            Self::Clocked { speed } => Some((*speed).max(1)),
+            _ => None,
+        }
     }
 }
 
@@ -131,6 +148,8 @@ pub struct Listen {
     pub session: u64,
     /// The track.
     pub track: ContentHash,
+    /// The release it was played from (whose artist its receipt pays).
+    pub release: ContentHash,
     /// Its title.
     pub title: String,
     /// Its artist's name.
@@ -139,7 +158,7 @@ pub struct Listen {
     pub from_ms: u64,
     /// From the play request to the first decoded sample handed to the sink.
     pub first_sample_ms: Option<f64>,
-    /// Audio handed to the sink.
+    /// Audio heard: handed to the sink, and no more than the node's clock measured.
     pub listened_ms: u32,
     /// How it ended.
     pub ending: Ending,
@@ -179,6 +198,10 @@ pub struct CatalogTrack {
     pub hash: ContentHash,
     /// Playing time.
     pub duration_ms: u32,
+    /// Releases of other artists that list the same content (a dispute kept as evidence for
+    /// the month's review): play this track as `RELEASE/NUMBER`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also_listed_by: Vec<ContentHash>,
 }
 
 impl From<&SignedManifest> for CatalogEntry {
@@ -197,6 +220,7 @@ impl From<&SignedManifest> for CatalogEntry {
                     title: t.title.clone(),
                     hash: t.hash,
                     duration_ms: t.duration_ms,
+                    also_listed_by: Vec::new(),
                 })
                 .collect(),
         }
@@ -226,7 +250,8 @@ pub struct Status {
 
 struct Session {
     stop: Arc<AtomicBool>,
-    track: ContentHash,
+    /// What was asked for, as `RELEASE/NUMBER` (a seek plays the same release's track).
+    query: String,
     sink: SinkSpec,
     done: watch::Receiver<Option<Listen>>,
 }
@@ -247,7 +272,9 @@ pub struct Node {
     transfer: Transfer,
     net: net::Client,
     key: Keypair,
-    listener: ListenerSecret,
+    receipts: Receipts,
+    clock: Clock,
+    closing: AtomicBool,
     months: Mutex<Vec<Month>>,
     cache_limit: u64,
     fetch: fetch::Options,
@@ -258,12 +285,6 @@ impl std::fmt::Debug for Node {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Node({})", self.key.public())
     }
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// The stored identity `name`, or a new one made by `make` and stored.
@@ -309,8 +330,9 @@ impl Node {
                 )));
             }
         };
-        let now = Month::containing(now_ms())
-            .ok_or_else(|| Error::Identity("the system clock is past 9999-12".to_string()))?;
+        let clock = config.clock.clone();
+        let now =
+            Month::containing(clock.now_ms()).ok_or(ReceiptError::OutOfTime(clock.now_ms()))?;
         let previous = Month::containing(now.bounds_ms().0.saturating_sub(1)).unwrap_or(now);
         let months = if previous == now {
             vec![now]
@@ -325,6 +347,7 @@ impl Node {
             months: months.clone(),
             sync_interval: config.sync_interval,
             iroh: transfer.addr().ip_addrs().next().copied(),
+            clock: clock.clone(),
         };
         let (net, network) =
             net::new(key.seed(), net_config, store).map_err(|e| Error::Network(e.to_string()))?;
@@ -346,12 +369,22 @@ impl Node {
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
+        // No home node yet (month close brings subscriptions): receipts name none, and never
+        // this node, which would link the listener's month keys to it (docs/privacy.md).
+        let receipts = Receipts::new(
+            library.store().clone(),
+            listener.clone(),
+            NO_HOME_NODE,
+            clock.clone(),
+        );
         let node = Arc::new(Self {
             library,
             transfer,
             net,
             key,
-            listener,
+            receipts,
+            clock,
+            closing: AtomicBool::new(false),
             months: Mutex::new(months),
             cache_limit: config.cache_limit,
             fetch: config.fetch,
@@ -365,7 +398,7 @@ impl Node {
             loop {
                 tick.tick().await;
                 let Some(node) = weak.upgrade() else { break };
-                if let Some(month) = Month::containing(now_ms())
+                if let Some(month) = Month::containing(node.clock.now_ms())
                     && let Err(e) = node.serve_month(month).await
                 {
                     warn!("cannot serve {month}'s receipts: {e}");
@@ -395,7 +428,12 @@ impl Node {
 
     /// The listener's key for `month`.
     pub fn listener_key(&self, month: Month) -> PublicKey {
-        self.listener.month_key(month).public()
+        self.receipts.listener_key(month)
+    }
+
+    /// The clock the node reads.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// The network client.
@@ -457,7 +495,7 @@ impl Node {
     /// Publishes a release stored here (by id or the start of it): provides every track and
     /// seek index in the DHT and gossips the manifest on the catalog topic.
     pub async fn publish(&self, release: &str) -> Result<CatalogEntry, Error> {
-        let manifest = self.find_release(release)?;
+        let manifest = self.library.find_release(release)?;
         for t in &manifest.manifest.tracks {
             for blob in [t.hash, t.index] {
                 if !self.library.has_blob(&blob).await? {
@@ -478,28 +516,29 @@ impl Node {
         Ok(CatalogEntry::from(&manifest))
     }
 
-    fn find_release(&self, query: &str) -> Result<SignedManifest, Error> {
-        let query = query.to_ascii_lowercase();
-        let mut found = self
-            .library
-            .releases()?
-            .into_iter()
-            .filter(|m| m.id().to_string().starts_with(&query));
-        match (found.next(), found.next(), query.len() >= 4) {
-            (Some(m), None, true) => Ok(m),
-            (Some(_), Some(_), true) => Err(Error::AmbiguousTrack(query)),
-            _ => Err(Error::UnknownRelease(query)),
-        }
-    }
-
-    /// Every release the node knows, by artist then title.
+    /// Every release the node knows, by artist then title; a track that releases of other
+    /// artists list too names them (`also_listed_by`).
     pub fn catalog(&self) -> Result<Vec<CatalogEntry>, Error> {
-        let mut entries: Vec<CatalogEntry> = self
-            .library
-            .releases()?
-            .iter()
-            .map(CatalogEntry::from)
-            .collect();
+        let releases = self.library.releases()?;
+        let mut listed: BTreeMap<ContentHash, Vec<(ContentHash, PublicKey)>> = BTreeMap::new();
+        for r in &releases {
+            for t in &r.manifest.tracks {
+                listed
+                    .entry(t.hash)
+                    .or_default()
+                    .push((r.id(), r.manifest.artist));
+            }
+        }
+        let mut entries: Vec<CatalogEntry> = releases.iter().map(CatalogEntry::from).collect();
+        for e in &mut entries {
+            for t in &mut e.tracks {
+                t.also_listed_by = listed[&t.hash]
+                    .iter()
+                    .filter(|(_, artist)| *artist != e.artist)
+                    .map(|(release, _)| *release)
+                    .collect();
+            }
+        }
         entries.sort_by(|a, b| {
             (a.artist_name.to_lowercase(), a.title.to_lowercase())
                 .cmp(&(b.artist_name.to_lowercase(), b.title.to_lowercase()))
@@ -535,15 +574,19 @@ impl Node {
         self.player.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Starts playing a track (its hash or the start of it) from `from_ms`, stopping what is
-    /// playing (a skip). Returns the session once playback is under way; its [`Listen`] comes
-    /// from [`Node::wait`].
+    /// Starts playing a track from `from_ms`, stopping what is playing (a skip). `query` is
+    /// `RELEASE/NUMBER` or a track's hash (or the start of it; see [`Library::find_track`]):
+    /// the release it is played from names the artist its receipt pays. Returns the session
+    /// once playback is under way; its [`Listen`] comes from [`Node::wait`].
     pub async fn play(
         self: &Arc<Self>,
         query: &str,
         from_ms: u64,
         sink: SinkSpec,
     ) -> Result<u64, Error> {
+        if self.closing.load(Ordering::Relaxed) {
+            return Err(Error::ShuttingDown);
+        }
         let started = Instant::now();
         let found = self.library.find_track(query)?;
         let current = self.lock_player().current;
@@ -556,11 +599,7 @@ impl Node {
         let fetch = if local {
             None
         } else {
-            let providers = self
-                .net
-                .providers(track.hash)
-                .await
-                .map_err(|e| Error::Network(e.to_string()))?;
+            let providers = self.net.providers(track.hash).await?;
             let providers = self.transfer.rank(providers);
             if providers.is_empty() {
                 return Err(Error::NoProviders(track.hash.to_string()));
@@ -588,7 +627,9 @@ impl Node {
                     }
                 }
             });
-            self.transfer.fetch(&providers, &track.index).await?;
+            self.transfer
+                .fetch(&providers, &track.index, MAX_INDEX_BYTES, INDEX_DEADLINE)
+                .await?;
             Some(stream)
         };
         let index = self.library.seek_index(&track).await?;
@@ -603,7 +644,7 @@ impl Node {
                 session,
                 Session {
                     stop: stop.clone(),
-                    track: track.hash,
+                    query: format!("{}/{}", found.release.id(), track.number),
                     sink: sink.clone(),
                     done,
                 },
@@ -613,6 +654,10 @@ impl Node {
             }
             session
         };
+        // A shutdown that began meanwhile has looked at the sessions already: end this one.
+        if self.closing.load(Ordering::Relaxed) {
+            stop.store(true, Ordering::Relaxed);
+        }
         let node = self.clone();
         tokio::spawn(async move {
             let listen = node
@@ -642,26 +687,36 @@ impl Node {
         started: Instant,
     ) -> Listen {
         let track = found.track.clone();
-        let channels = u16::from(track.channels);
-        let reader: Box<dyn ReadSeek> = match &fetch {
+        let mut reader: Box<dyn ReadSeek> = match &fetch {
             Some(f) => Box::new(std::io::BufReader::with_capacity(
                 16 * 1024,
                 f.reader(self.library.blob_reader(&track.hash)),
             )),
             None => Box::new(self.library.reader(&track)),
         };
-        let started_at_ms = now_ms();
+        let started_at_ms = self.clock.now_ms();
+        let clock = self.clock.clone();
         let playing = tokio::task::spawn_blocking(move || {
             let mut out = Watched {
                 inner: None,
+                pace: sink.pace().map(|speed| Pace {
+                    clock,
+                    speed,
+                    origin_ms: None,
+                }),
                 stop,
                 started,
                 first: None,
                 samples: 0,
+                channels: 1,
             };
-            let result = sink.open(channels).and_then(|s| {
-                out.inner = Some(s);
-                playback::play(reader, &index, from_ms, &mut out)
+            // The stream's own head says how many channels it has (the manifest may differ).
+            let mut channels = 1u64;
+            let result = ogg::read_head(&mut reader).and_then(|head| {
+                channels = u64::from(head.channels.max(1));
+                out.channels = channels;
+                out.inner = Some(sink.open(u16::from(head.channels))?);
+                playback::decode(reader, &head, &index, from_ms, &mut |s| out.write(s))
             });
             let finished = out.inner.take().map(|s| s.finish());
             let ending = match (result, finished) {
@@ -669,23 +724,28 @@ impl Node {
                 (Err(e), _) | (Ok(_), Some(Err(e))) => Ending::Failed(e.to_string()),
                 (Ok(_), _) => Ending::End,
             };
-            (ending, out.first, out.samples / u64::from(channels))
+            (ending, out.first, out.samples / channels)
         })
         .await;
         let (ending, first, frames) =
             playing.unwrap_or_else(|e| (Ending::Failed(e.to_string()), None, 0));
-        let listened_ms = u32::try_from(frames * 1000 / 48_000).unwrap_or(u32::MAX);
+        let decoded_ms = u32::try_from(frames * 1000 / u64::from(OPUS_RATE)).unwrap_or(u32::MAX);
 
-        let receipt = if listened_ms > 0 {
-            match self.sign_receipt(&found, started_at_ms, listened_ms).await {
-                Ok(r) => Some(r.to_json()),
-                Err(e) => {
-                    warn!("could not sign the receipt of a listen: {e}");
-                    None
-                }
+        let heard = Heard {
+            track: &found,
+            started_at_ms,
+            listened_ms: decoded_ms,
+        };
+        let (receipt, listened_ms) = match self.receipts.record(heard).await {
+            Ok(r) => {
+                self.gossip(r).await;
+                (Some(r.to_json()), r.receipt.listened_ms)
             }
-        } else {
-            None
+            Err(ReceiptError::NothingHeard) => (None, 0),
+            Err(e) => {
+                warn!("could not sign the receipt of a listen: {e}");
+                (None, 0)
+            }
         };
 
         // A listen that reached the end lets the fetch complete the track.
@@ -718,7 +778,7 @@ impl Node {
                 &track,
                 complete,
                 self.cache_limit,
-                now_ms(),
+                self.clock.now_ms(),
             )
             .await;
             if let Err(e) = kept {
@@ -748,6 +808,7 @@ impl Node {
         Listen {
             session,
             track: track.hash,
+            release: found.release.id(),
             title: track.title.clone(),
             artist_name: found.release.manifest.artist_name.clone(),
             from_ms,
@@ -778,34 +839,27 @@ impl Node {
         Ok(())
     }
 
-    /// Signs, stores and gossips the receipt of a listen.
-    async fn sign_receipt(
-        &self,
-        found: &TrackRef,
-        started_at_ms: u64,
-        listened_ms: u32,
-    ) -> Result<SignedReceipt, Error> {
-        let month = Month::containing(started_at_ms)
-            .ok_or_else(|| Error::Identity("the system clock is past 9999-12".to_string()))?;
-        self.serve_month(month).await?;
-        let key = self.listener.month_key(month);
-        let seq = self.library.store().next_seq(&key.public())?;
-        let receipt = Receipt {
-            listener: key.public(),
-            seq,
-            track: found.track.hash,
-            artist: found.release.manifest.artist,
-            started_at_ms,
-            listened_ms,
-            track_ms: found.track.duration_ms,
-            home_node: NO_HOME_NODE,
+    /// Gossips a receipt this node signed and stored. A failure loses nothing: the receipt
+    /// is stored, and reconciliation hands it to peers later.
+    async fn gossip(&self, receipt: SignedReceipt) {
+        let Some(month) = Month::containing(receipt.receipt.started_at_ms) else {
+            return;
+        };
+        let published = match self.serve_month(month).await {
+            Ok(()) => self
+                .net
+                .publish(receipt)
+                .await
+                .map_err(|e| Error::Network(e.to_string())),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = published {
+            warn!(
+                seq = receipt.receipt.seq,
+                "a stored receipt was not gossiped: {e}"
+            );
+            return;
         }
-        .sign(&key);
-        self.net
-            .publish(receipt)
-            .await
-            .map_err(|e| Error::Network(e.to_string()))?;
-        Ok(receipt)
     }
 
     /// Waits for a session's listen to end.
@@ -840,15 +894,15 @@ impl Node {
     }
 
     /// Seeks what is playing to `to_ms`: the listen so far ends (and gets its receipt) and a
-    /// new one starts there. Returns the new session.
+    /// new one starts there, of the same release's track. Returns the new session.
     pub async fn seek(self: &Arc<Self>, to_ms: u64) -> Result<u64, Error> {
-        let (track, sink) = {
+        let (query, sink) = {
             let player = self.lock_player();
             let current = player.current.and_then(|c| player.sessions.get(&c));
             let current = current.ok_or(Error::NothingPlaying)?;
-            (current.track, current.sink.clone())
+            (current.query.clone(), current.sink.clone())
         };
-        self.play(&track.to_string(), to_ms, sink).await
+        self.play(&query, to_ms, sink).await
     }
 
     /// Writes a track's Ogg Opus stream (held here) to `path`; returns its title and size.
@@ -872,49 +926,77 @@ impl Node {
         {
             return Ok(mine);
         }
-        self.net
-            .listener_receipts(listener)
-            .await
-            .map_err(|e| Error::Network(e.to_string()))
+        Ok(self.net.listener_receipts(listener).await?)
     }
 
-    /// Stops playback, the network and the endpoint, and closes the stores.
+    /// Stops the node: refuses new plays, ends every listen under way and waits for each to
+    /// end (so each gets its receipt, stored), then stops the network and the endpoint.
     pub async fn shutdown(&self) -> Result<(), Error> {
-        self.stop().await;
+        self.closing.store(true, Ordering::Relaxed);
+        let sessions: Vec<u64> = {
+            let player = self.lock_player();
+            for s in player.sessions.values() {
+                s.stop.store(true, Ordering::Relaxed);
+            }
+            player.sessions.keys().copied().collect()
+        };
+        for session in sessions {
+            let _ = self.wait(session).await;
+        }
         self.net.shutdown().await;
         self.transfer.shutdown().await
     }
 }
 
+/// Largest seek index fetched: 86,400 entries (one a second for a day, the most
+/// [`crate::audio::seek::SeekIndex`] reads) and its header.
+pub const MAX_INDEX_BYTES: u64 = 27 + 86_400 * 16;
+
+/// How long one provider may take to deliver a seek index before the next is asked.
+pub const INDEX_DEADLINE: Duration = Duration::from_secs(5);
+
 /// What the decoder reads.
 trait ReadSeek: std::io::Read + std::io::Seek + Send {}
 impl<T: std::io::Read + std::io::Seek + Send> ReadSeek for T {}
 
-/// A sink that notes the first sample's time, counts samples and answers a stop.
+/// A clocked sink's pace: samples go out no faster than the clock moves.
+struct Pace {
+    clock: Clock,
+    speed: u32,
+    /// The clock when the first sample went out.
+    origin_ms: Option<u64>,
+}
+
+/// A sink that notes the first sample's time, counts samples, keeps a clocked sink's pace and
+/// answers a stop.
 struct Watched {
     inner: Option<Box<dyn Sink>>,
+    pace: Option<Pace>,
     stop: Arc<AtomicBool>,
     started: Instant,
     first: Option<Duration>,
     samples: u64,
+    channels: u64,
 }
 
-impl Sink for Watched {
+impl Watched {
     fn write(&mut self, samples: &[f32]) -> Result<(), AudioError> {
         if self.stop.load(Ordering::Relaxed) {
             return Err(AudioError::Stopped);
+        }
+        if let Some(pace) = &mut self.pace {
+            // Due once the clock has moved as far as the audio that went out before.
+            let origin = *pace.origin_ms.get_or_insert_with(|| pace.clock.now_ms());
+            let played_ms = self.samples / self.channels * 1000 / u64::from(OPUS_RATE);
+            let due = origin + played_ms / u64::from(pace.speed);
+            if !pace.clock.wait_until(due, &self.stop) {
+                return Err(AudioError::Stopped);
+            }
         }
         self.first.get_or_insert_with(|| self.started.elapsed());
         self.samples += samples.len() as u64;
         match &mut self.inner {
             Some(s) => s.write(samples),
-            None => Ok(()),
-        }
-    }
-
-    fn finish(self: Box<Self>) -> Result<(), AudioError> {
-        match self.inner {
-            Some(s) => s.finish(),
             None => Ok(()),
         }
     }

@@ -34,6 +34,21 @@ pub enum Error {
     /// Several tracks match a short hash.
     #[error("{0} matches several tracks: give more of the hash")]
     AmbiguousTrack(String),
+    /// Several releases match a short id.
+    #[error("{0} matches several releases: give more of the id")]
+    AmbiguousRelease(String),
+    /// Releases of different artists list the same track: which one is played decides whom
+    /// its receipts pay.
+    #[error(
+        "track {track} is listed by releases of different artists; play one of them as RELEASE/NUMBER: {}",
+        choices.join(", ")
+    )]
+    ContestedTrack {
+        /// The track's hash.
+        track: String,
+        /// Each release listing it, as `RELEASE/NUMBER (artist name, artist key)`.
+        choices: Vec<String>,
+    },
     /// No release matches.
     #[error("no release {0} in this node's catalog (see `9ten catalog`)")]
     UnknownRelease(String),
@@ -50,11 +65,37 @@ pub enum Error {
     #[error("node identity: {0}")]
     Identity(String),
     /// The control API failed, or the node answered with an error.
-    #[error("{0}")]
-    Control(String),
+    #[error(transparent)]
+    Control(#[from] crate::control::ControlError),
+    /// The config file does not parse or cannot be read.
+    #[error("the config file {}", path.display())]
+    Config {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The network failed.
     #[error("network: {0}")]
     Network(String),
+    /// The network failed (the task stopped, a peer could not be dialled, ...).
+    #[error(transparent)]
+    Net(#[from] crate::net::Error),
+    /// A listen got no receipt.
+    #[error(transparent)]
+    Receipt(#[from] crate::receipts::ReceiptError),
+    /// The node is shutting down: it starts nothing new.
+    #[error("the node is shutting down")]
+    ShuttingDown,
+    /// A blob (a seek index) is larger than a peer may make this node fetch.
+    #[error("blob {blob} is larger than {cap} bytes: not fetched")]
+    TooLarge {
+        /// The blob's hash.
+        blob: String,
+        /// The most bytes fetched.
+        cap: u64,
+    },
     /// A stored blob or index is damaged.
     #[error("stored data for track {track} is damaged: {reason}")]
     Damaged {

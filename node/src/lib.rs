@@ -9,6 +9,8 @@
 //! | [`transfer`] | the iroh endpoint serving the library's blobs; provider connections and scores |
 //! | [`fetch`] | streaming one blob from several providers at once, verified, in the order playback needs |
 //! | `cache` | fetched tracks kept under a size limit, least recently played first out |
+//! | [`clock`] | the time as the node reads it: the system clock, or a manual one tests move |
+//! | [`receipts`] | a listen becomes a durable signed receipt |
 //! | [`daemon`] | a running node ([`daemon::Node`]): publish, catalog, search, play, receipts when a listen ends |
 //! | [`control`] | the control API other commands use to talk to a running node |
 //! | [`config`] | where a node keeps its data; the config file |
@@ -23,6 +25,7 @@
 
 pub mod audio;
 mod cache;
+pub mod clock;
 pub mod config;
 pub mod control;
 pub mod daemon;
@@ -31,6 +34,7 @@ pub mod fetch;
 pub mod import;
 pub mod library;
 pub mod net;
+pub mod receipts;
 pub mod transfer;
 
 pub use error::Error;

@@ -168,27 +168,77 @@ impl Library {
         Ok(self.store.manifests()?)
     }
 
-    /// The track whose hash is `query` or starts with it (at least 4 hex characters).
+    /// The release whose id is `query` or starts with it (at least 4 hex characters).
+    pub fn find_release(&self, query: &str) -> Result<SignedManifest, Error> {
+        let query = query.to_ascii_lowercase();
+        let mut found = self
+            .releases()?
+            .into_iter()
+            .filter(|m| m.id().to_string().starts_with(&query));
+        match (found.next(), found.next(), query.len() >= 4) {
+            (Some(m), None, true) => Ok(m),
+            (Some(_), Some(_), true) => Err(Error::AmbiguousRelease(query)),
+            _ => Err(Error::UnknownRelease(query)),
+        }
+    }
+
+    /// The track a listener asks for, with the release it is played from (whose artist its
+    /// receipts pay): `RELEASE/NUMBER` (a release id or its start, and a track number), or a
+    /// track's hash or the start of it (at least 4 hex characters). A bare hash that releases
+    /// of different artists list is an error naming those releases: the listener must choose.
     pub fn find_track(&self, query: &str) -> Result<TrackRef, Error> {
+        if let Some((release, number)) = query.split_once('/') {
+            let release = self.find_release(release)?;
+            let number: u16 = number
+                .parse()
+                .map_err(|_| Error::UnknownTrack(query.to_string()))?;
+            let track = release
+                .manifest
+                .tracks
+                .iter()
+                .find(|t| t.number == number)
+                .cloned()
+                .ok_or_else(|| Error::UnknownTrack(query.to_string()))?;
+            return Ok(TrackRef { release, track });
+        }
         let query = query.to_ascii_lowercase();
         if query.len() < 4 || !query.chars().all(|c| c.is_ascii_hexdigit()) {
             return Err(Error::UnknownTrack(query));
         }
-        let mut found: Option<TrackRef> = None;
+        let mut found: Vec<TrackRef> = Vec::new();
         for release in self.releases()? {
             for track in &release.manifest.tracks {
                 if track.hash.to_string().starts_with(&query) {
-                    if found.as_ref().is_some_and(|f| f.track.hash != track.hash) {
+                    if found.first().is_some_and(|f| f.track.hash != track.hash) {
                         return Err(Error::AmbiguousTrack(query));
                     }
-                    found = Some(TrackRef {
+                    found.push(TrackRef {
                         release: release.clone(),
                         track: track.clone(),
                     });
                 }
             }
         }
-        found.ok_or(Error::UnknownTrack(query))
+        let first = found.first().ok_or(Error::UnknownTrack(query))?;
+        let artist = first.release.manifest.artist;
+        if found.iter().any(|f| f.release.manifest.artist != artist) {
+            return Err(Error::ContestedTrack {
+                track: first.track.hash.to_string(),
+                choices: found
+                    .iter()
+                    .map(|f| {
+                        format!(
+                            "{}/{} ({}, artist {})",
+                            f.release.id(),
+                            f.track.number,
+                            f.release.manifest.artist_name,
+                            f.release.manifest.artist
+                        )
+                    })
+                    .collect(),
+            });
+        }
+        Ok(found.swap_remove(0))
     }
 
     /// The seek index of the track whose stream is `blob`, if the catalog lists it.

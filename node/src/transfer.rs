@@ -15,7 +15,7 @@ use iroh::endpoint::{Connection, QuicTransportConfig, RelayMode, presets};
 use iroh::protocol::Router;
 use iroh::{Endpoint, EndpointAddr, EndpointId, SecretKey};
 use iroh_blobs::BlobsProtocol;
-use iroh_blobs::protocol::ChunkRanges;
+use iroh_blobs::protocol::{ChunkRanges, ChunkRangesExt, GetRequest};
 use iroh_blobs::store::fs::FsStore;
 use nineten_protocol::key::ContentHash;
 
@@ -170,28 +170,51 @@ impl Transfer {
         }
     }
 
-    /// Fetches a whole small blob (a seek index) from the first of `providers` that has it,
-    /// verified; what the store holds already is not asked for.
+    /// Fetches a whole small blob (a seek index) of at most `cap` bytes from the first of
+    /// `providers` that delivers it within `deadline`, verified; a provider that fails, stalls
+    /// or sends bad data is left for the next. Only the first `cap` bytes are ever asked for,
+    /// so a blob larger than that is an error, whoever serves it. What the store holds
+    /// already is not asked for.
     pub async fn fetch(
         &self,
         providers: &[EndpointAddr],
         blob: &ContentHash,
+        cap: u64,
+        deadline: Duration,
     ) -> Result<u64, Error> {
+        let hash = iroh_blobs::Hash::from(blob.0);
         let mut reasons = Vec::new();
         for p in self.rank(providers.to_vec()) {
             let id = p.id;
-            let result = match self.connection(p).await {
-                Ok(conn) => self
-                    .inner
+            let request = GetRequest::blob_ranges(hash, ChunkRanges::bytes(0..cap));
+            let result = match tokio::time::timeout(deadline, async {
+                let conn = self
+                    .connection(p)
+                    .await
+                    .map_err(|e| Outcome::Failed(e.to_string()))?;
+                self.inner
                     .store
                     .remote()
-                    .fetch(conn, iroh_blobs::Hash::from(blob.0))
+                    .execute_get(conn, request)
                     .await
-                    .map_err(|e| crate::fetch::classify(&e)),
-                Err(e) => Err(Outcome::Failed(e.to_string())),
+                    .map_err(|e| crate::fetch::classify(&e))
+            })
+            .await
+            {
+                Ok(r) => r,
+                Err(_) => Err(Outcome::Stalled),
             };
             match result {
-                Ok(stats) => return Ok(stats.payload_bytes_read),
+                Ok(stats) => {
+                    let complete = self.inner.store.has(hash).await.unwrap_or(false);
+                    if !complete {
+                        return Err(Error::TooLarge {
+                            blob: blob.to_string(),
+                            cap,
+                        });
+                    }
+                    return Ok(stats.payload_bytes_read);
+                }
                 Err(outcome) => {
                     if outcome == Outcome::Corrupt {
                         self.mark_corrupt(id);

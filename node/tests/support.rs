@@ -55,6 +55,7 @@ pub(crate) fn config() -> Config {
         months: vec![october()],
         sync_interval: Duration::from_millis(500),
         iroh: None,
+        clock: nineten_node::clock::Clock::system(),
     }
 }
 

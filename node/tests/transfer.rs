@@ -22,6 +22,11 @@ use nineten_protocol::key::ContentHash;
 
 use crate::signal::*;
 
+/// A cap no test blob reaches.
+const WHOLE: u64 = 1 << 30;
+/// Time enough for any provider here.
+const DEADLINE: Duration = Duration::from_secs(20);
+
 const LOOPBACK: &str = "127.0.0.1:0";
 /// Set in the child process that serves a track until it is killed.
 const CHILD_PROVIDER: &str = "NINETEN_TEST_PROVIDER_DIR";
@@ -62,23 +67,55 @@ async fn a_track_travels_from_a_through_b_to_c() {
     // B takes a copy from A.
     b_lib.add_manifest(&prepared.manifest).unwrap();
     for blob in [&track.hash, &track.index] {
-        b.fetch(&[a.addr()], blob).await.unwrap();
+        b.fetch(&[a.addr()], blob, WHOLE, DEADLINE).await.unwrap();
         assert!(b_lib.has_blob(blob).await.unwrap());
     }
     // A goes away; C can only get the track from B.
+    let gone = a.addr();
     a.shutdown().await.unwrap();
     drop(a_lib);
     c_lib.add_manifest(&prepared.manifest).unwrap();
     assert!(
-        c.fetch(&[b.addr()], &ContentHash::of(b"a blob nobody has"))
-            .await
-            .is_err(),
+        c.fetch(
+            &[b.addr()],
+            &ContentHash::of(b"a blob nobody has"),
+            WHOLE,
+            DEADLINE
+        )
+        .await
+        .is_err(),
         "B does not have it"
     );
-    let read = c.fetch(&[b.addr()], &track.hash).await.unwrap();
+    let read = c
+        .fetch(&[b.addr()], &track.hash, WHOLE, DEADLINE)
+        .await
+        .unwrap();
     assert_eq!(read, track.size);
-    c.fetch(&[b.addr()], &track.index).await.unwrap();
-
+    c.fetch(&[b.addr()], &track.index, WHOLE, DEADLINE)
+        .await
+        .unwrap();
+    // D knows no provider's speed, so it asks in the order given: A, gone, fails or misses
+    // its deadline, and B serves.
+    let (d_lib, d) = node(dir.path(), "d", 4).await;
+    d.fetch(
+        &[gone, b.addr()],
+        &track.index,
+        WHOLE,
+        Duration::from_secs(2),
+    )
+    .await
+    .unwrap();
+    assert!(d_lib.has_blob(&track.index).await.unwrap());
+    // Only the first bytes up to a cap are asked for: a larger blob is refused.
+    let err = d
+        .fetch(&[b.addr()], &track.hash, 1024, DEADLINE)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, nineten_node::Error::TooLarge { cap: 1024, .. }),
+        "{err}"
+    );
+    assert!(!d_lib.has_blob(&track.hash).await.unwrap());
     let found = c_lib.find_track(&track.hash.to_string()).unwrap();
     let index = c_lib.seek_index(&found.track).await.unwrap();
     let reader = c_lib.reader(&found.track);
@@ -151,7 +188,10 @@ async fn stream(
     let track = prepared.tracks[0].track.clone();
     let hash = iroh_blobs::Hash::from(track.hash.0);
     let fetch = Fetch::start(transfer, hash, track.size, providers.clone(), options).await;
-    transfer.fetch(&providers, &track.index).await.unwrap();
+    transfer
+        .fetch(&providers, &track.index, WHOLE, DEADLINE)
+        .await
+        .unwrap();
     let index = library.seek_index(&track).await.unwrap();
     let reader = fetch.reader(library.blob_reader(&track.hash));
     let played = tokio::time::timeout(

@@ -15,6 +15,22 @@ use crate::signature::Signed;
 /// Domain tag that starts every manifest's signed message.
 pub const MANIFEST_TAG: &[u8; 16] = b"9ten/release/v1\0";
 
+/// Most bytes a track's stream may have: 1 GiB (4.6 hours at the highest bitrate).
+pub const MAX_TRACK_BYTES: u64 = 1 << 30;
+/// Lowest target bitrate a manifest may state (libopus's floor), bits per second.
+pub const MIN_BITRATE: u32 = 6_000;
+/// Highest target bitrate a manifest may state (libopus's ceiling), bits per second.
+pub const MAX_BITRATE: u32 = 510_000;
+/// Bytes allowed for a stream's headers beside its audio: OpusHead, OpusTags with the
+/// longest texts a manifest allows, and their Ogg pages.
+pub const HEADER_BYTES: u64 = 256 << 10;
+/// Most audio bytes per millisecond: 512 kbit/s plus 1/32 for Ogg's page headers and lacing
+/// (66 bytes a millisecond).
+pub const MAX_BYTES_PER_MS: u64 = 512_000 / 8 / 1000 * 33 / 32;
+/// Fewest milliseconds a byte of stream may stand for: an Opus packet of 20 ms is at least one
+/// byte, so a stream has at least `duration_ms / 20` bytes.
+pub const MAX_MS_PER_BYTE: u64 = 20;
+
 /// One track of a release.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -91,6 +107,55 @@ impl Manifest {
             }
             if track.duration_ms == 0 {
                 return Err(FieldError::new(field("duration_ms"), "must be more than 0"));
+            }
+        }
+        self.check_bounds()
+    }
+
+    /// Checks that every track's `size`, `duration_ms` and `bitrate` agree with one another
+    /// and stay within bounds, so that no peer's manifest makes a node allocate, fetch or
+    /// believe absurd amounts: `bitrate` is 6,000 to 510,000; `size` is at most
+    /// [`MAX_TRACK_BYTES`], at least `duration_ms / 20` (one byte per 20 ms packet) and at
+    /// most [`HEADER_BYTES`] + 66 × `duration_ms` (512 kbit/s and Ogg's overhead). Pure;
+    /// [`Manifest::validate`] (and so every parse) calls it. The error names the field.
+    pub fn check_bounds(&self) -> Result<(), FieldError> {
+        for (i, t) in self.tracks.iter().enumerate() {
+            let field = |name: &str| format!("tracks[{i}].{name}");
+            if !(MIN_BITRATE..=MAX_BITRATE).contains(&t.bitrate) {
+                return Err(FieldError::new(
+                    field("bitrate"),
+                    format!(
+                        "{} bit/s is outside {MIN_BITRATE} to {MAX_BITRATE}",
+                        t.bitrate
+                    ),
+                ));
+            }
+            if t.size > MAX_TRACK_BYTES {
+                return Err(FieldError::new(
+                    field("size"),
+                    format!("{} bytes, at most {MAX_TRACK_BYTES} allowed", t.size),
+                ));
+            }
+            let ms = u64::from(t.duration_ms);
+            let most = HEADER_BYTES + ms * MAX_BYTES_PER_MS;
+            if t.size > most {
+                return Err(FieldError::new(
+                    field("size"),
+                    format!(
+                        "{} bytes for {ms} ms is above 512 kbit/s: at most {most} bytes",
+                        t.size
+                    ),
+                ));
+            }
+            let least = ms / MAX_MS_PER_BYTE;
+            if t.size < least {
+                return Err(FieldError::new(
+                    field("size"),
+                    format!(
+                        "{} bytes cannot hold {ms} ms of Opus: at least {least} bytes",
+                        t.size
+                    ),
+                ));
             }
         }
         Ok(())
@@ -360,6 +425,60 @@ mod tests {
         let mut other = m.clone();
         other.manifest.title.push('!');
         assert_ne!(other.id(), m.id());
+    }
+
+    #[test]
+    fn sizes_durations_and_bitrates_must_agree() {
+        let good = sample().manifest;
+        assert_eq!(good.check_bounds(), Ok(()));
+        let with = |f: &dyn Fn(&mut Track)| {
+            let mut m = good.clone();
+            f(&mut m.tracks[1]);
+            m
+        };
+        // 187 s at 128 kbit/s is 3 MB; the bounds are 9,350 bytes and 12.6 MB.
+        for (size, ok) in [
+            (u64::MAX, false),
+            (MAX_TRACK_BYTES + 1, false),
+            (HEADER_BYTES + 187_000 * MAX_BYTES_PER_MS, true),
+            (HEADER_BYTES + 187_000 * MAX_BYTES_PER_MS + 1, false),
+            (187_000 / 20, true),
+            (187_000 / 20 - 1, false),
+            (0, false),
+        ] {
+            let m = with(&|t| t.size = size);
+            let result = m.check_bounds();
+            assert_eq!(result.is_ok(), ok, "size {size}: {result:?}");
+            if !ok {
+                assert_eq!(result.unwrap_err().field, "tracks[1].size");
+            }
+        }
+        for bitrate in [0, 5_999, 510_001, u32::MAX] {
+            let err = with(&|t| t.bitrate = bitrate).check_bounds().unwrap_err();
+            assert_eq!(err.field, "tracks[1].bitrate");
+        }
+        // A long track claimed in a tiny stream.
+        let err = with(&|t| t.duration_ms = u32::MAX)
+            .check_bounds()
+            .unwrap_err();
+        assert_eq!(err.field, "tracks[1].size");
+
+        // Signed by the artist or not, a manifest out of bounds does not parse.
+        let artist = Keypair::from_seed([5; 32]);
+        let bad = with(&|t| t.size = u64::MAX);
+        assert!(bad.clone().sign(&artist).is_err());
+        let forged = SignedManifest {
+            sig: artist.sign(&bad.message()),
+            manifest: bad,
+        };
+        let err = SignedManifest::from_bytes(&forged.to_bytes()).unwrap_err();
+        assert_eq!(err.field, "tracks[1].size");
+        assert_eq!(
+            SignedManifest::from_json(&forged.to_json())
+                .unwrap_err()
+                .field,
+            "tracks[1].size"
+        );
     }
 
     #[test]

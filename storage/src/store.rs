@@ -473,15 +473,21 @@ impl Store {
     }
 
     /// Takes the next seq for a listener key (0 first), durably: a seq is never handed out
-    /// twice, even across a crash.
+    /// twice, even across a crash, and never one at or below a seq the store holds for that
+    /// key. So a data folder restored from an old backup, whose counter is behind the
+    /// receipts that come back to it (found here at start, or reconciled in later), still
+    /// never signs a used seq: that would be equivocation, which voids the listener's
+    /// receipts.
     pub fn next_seq(&self, listener: &PublicKey) -> Result<u64, Error> {
+        let floor = self.last_seq(listener)?.map_or(0, |s| s.saturating_add(1));
         let key = keys::seq(listener);
         let next = self
             .db
             .update_and_fetch(&key, |old| {
                 let n = old
                     .and_then(|v| <[u8; 8]>::try_from(v).ok())
-                    .map_or(0, u64::from_be_bytes);
+                    .map_or(0, u64::from_be_bytes)
+                    .max(floor);
                 Some(n.saturating_add(1).to_be_bytes().to_vec())
             })
             .map_err(Error::db("taking a seq"))?
@@ -492,6 +498,23 @@ impl Store {
             .try_into()
             .map_err(|_| corrupt(&key, FieldError::new("seq", "not 8 bytes")))?;
         Ok(u64::from_be_bytes(next) - 1)
+    }
+
+    /// The highest seq of the receipts stored for a listener key (receipts sit in seq order,
+    /// so it is the last one's).
+    pub fn last_seq(&self, listener: &PublicKey) -> Result<Option<u64>, Error> {
+        let last = self
+            .db
+            .scan_prefix(keys::receipts_of_listener(listener))
+            .next_back()
+            .transpose()
+            .map_err(Error::db("reading a listener's last receipt"))?;
+        last.map(|(key, value)| {
+            SignedReceipt::from_bytes(&value)
+                .map(|r| r.receipt.seq)
+                .map_err(|e| corrupt(&key, e))
+        })
+        .transpose()
     }
 }
 

@@ -188,7 +188,7 @@ fn tallies_and_manifests_round_trip() -> Result<(), Error> {
             number: 1,
             title: "T".into(),
             hash: ContentHash([1; 32]),
-            size: 10,
+            size: 16_000,
             duration_ms: 1000,
             channels: 1,
             input_sample_rate: 48_000,
@@ -238,6 +238,25 @@ fn seqs_are_never_handed_out_twice_across_reopening() -> Result<(), Error> {
     }
     let store = Store::open(dir.path())?;
     assert_eq!(store.next_seq(&a)?, 2);
+    Ok(())
+}
+
+#[test]
+fn a_seq_is_never_one_the_store_holds_for_that_key() -> Result<(), Error> {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (listener(1), listener(2));
+    let store = Store::open(dir.path())?;
+    assert_eq!(store.last_seq(&a.public())?, None);
+    assert_eq!(store.next_seq(&a.public())?, 0);
+    // Receipts of a, signed before a backup's counter was restored, come back.
+    store.put_receipts(&[receipt(&a, 7), receipt(&a, 3)])?;
+    assert_eq!(store.last_seq(&a.public())?, Some(7));
+    assert_eq!(store.next_seq(&a.public())?, 8);
+    assert_eq!(store.next_seq(&a.public())?, 9);
+    // Another key's receipts change nothing for a's counter, nor a's for b's.
+    store.put_receipts(&[receipt(&b, 100)])?;
+    assert_eq!(store.next_seq(&a.public())?, 10);
+    assert_eq!(store.next_seq(&listener(3).public())?, 0);
     Ok(())
 }
 

@@ -57,6 +57,12 @@ fn print_entries(entries: &[CatalogEntry]) {
                 s / 60,
                 s % 60
             );
+            for other in &t.also_listed_by {
+                println!(
+                    "      ! also listed by release {other} of another artist: play {}/{} to pay this one",
+                    e.release, t.number
+                );
+            }
         }
     }
 }

@@ -31,6 +31,7 @@ pub(crate) fn run(data_dir: &DataDir, args: &PlayArgs) -> Result<ExitCode> {
         (Some(path), _) => SinkSpec::Wav(absolute(path)?),
         (None, SinkKind::Null) => SinkSpec::Null,
         (None, SinkKind::Device) => SinkSpec::Device,
+        (None, SinkKind::Paced) => SinkSpec::Clocked { speed: 1 },
     };
     let request = PlayRequest {
         track: args.track.clone(),

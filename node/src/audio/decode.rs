@@ -2,10 +2,12 @@
 //!
 //! Strict on purpose: an import must not silently drop damaged audio, so a packet that fails
 //! to decode, a file shorter than its header says, or a header with absurd values is an error
-//! naming the file. Decoding runs behind `catch_unwind`: a decoder bug on a hostile file
-//! becomes an error, not a crash.
+//! naming the file. A WAV file's header is checked here before symphonia computes with it
+//! (a header claiming 65,535 channels at 4 GHz overflows symphonia's arithmetic), and decoding
+//! runs behind `catch_unwind`: a decoder bug on a hostile file becomes an error, not a crash.
 
 use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 
@@ -56,11 +58,75 @@ pub fn decode_file(path: &Path) -> Result<Decoded, AudioError> {
     }
 }
 
+/// The format a WAV file's `fmt ` chunk states.
+struct WavFormat {
+    channels: u16,
+    rate: u32,
+    bits: u16,
+}
+
+/// Reads the `fmt ` chunk of a RIFF/WAVE file; `None` if the file is not RIFF/WAVE (another
+/// decoder judges it) or has no `fmt ` chunk in its first 64 chunks (symphonia then finds
+/// none either).
+fn wav_format(file: &mut File) -> std::io::Result<Option<WavFormat>> {
+    let mut riff = [0u8; 12];
+    if file.read_exact(&mut riff).is_err() || &riff[..4] != b"RIFF" || &riff[8..] != b"WAVE" {
+        return Ok(None);
+    }
+    for _ in 0..64 {
+        let mut chunk = [0u8; 8];
+        if file.read_exact(&mut chunk).is_err() {
+            return Ok(None);
+        }
+        let len = u32::from_le_bytes([chunk[4], chunk[5], chunk[6], chunk[7]]);
+        if &chunk[..4] == b"fmt " {
+            let mut fmt = [0u8; 16];
+            if len < 16 || file.read_exact(&mut fmt).is_err() {
+                return Ok(None);
+            }
+            return Ok(Some(WavFormat {
+                channels: u16::from_le_bytes([fmt[2], fmt[3]]),
+                rate: u32::from_le_bytes([fmt[4], fmt[5], fmt[6], fmt[7]]),
+                bits: u16::from_le_bytes([fmt[14], fmt[15]]),
+            }));
+        }
+        file.seek(SeekFrom::Current(i64::from(len) + i64::from(len & 1)))?;
+    }
+    Ok(None)
+}
+
 fn decode_inner(path: &Path) -> Result<Decoded, AudioError> {
-    let file = File::open(path).map_err(|source| AudioError::Io {
+    let io = |source| AudioError::Io {
         path: path.to_path_buf(),
         source,
-    })?;
+    };
+    let mut file = File::open(path).map_err(io)?;
+    // Before symphonia sees it: a WAV header's numbers must be sane.
+    if let Some(wav) = wav_format(&mut file).map_err(io)? {
+        let refuse = |reason: String| AudioError::Unacceptable {
+            path: path.to_path_buf(),
+            reason,
+        };
+        if !(1..=2).contains(&wav.channels) {
+            return Err(refuse(format!(
+                "the WAV header states {} channels: only mono and stereo are supported",
+                wav.channels
+            )));
+        }
+        if wav.rate == 0 || wav.rate > MAX_RATE {
+            return Err(refuse(format!(
+                "the WAV header states {} Hz: the sample rate must be 1 to {MAX_RATE} Hz",
+                wav.rate
+            )));
+        }
+        if wav.bits == 0 || wav.bits > 64 {
+            return Err(refuse(format!(
+                "the WAV header states {} bits per sample: 8 to 64 are accepted",
+                wav.bits
+            )));
+        }
+    }
+    file.seek(SeekFrom::Start(0)).map_err(io)?;
     let unsupported = |e: SymphoniaError| AudioError::Unsupported {
         path: path.to_path_buf(),
         reason: e.to_string(),

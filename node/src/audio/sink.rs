@@ -62,44 +62,6 @@ impl Sink for WavSink {
     }
 }
 
-/// Discards audio at a set multiple of real time: a listener simulated without sound.
-#[derive(Debug)]
-pub struct ClockedSink {
-    channels: u16,
-    speed: u32,
-    samples: u64,
-    started: Option<std::time::Instant>,
-}
-
-impl ClockedSink {
-    /// A sink taking `channels`-channel audio at `speed` times real time (at least 1).
-    pub fn new(channels: u16, speed: u32) -> Self {
-        Self {
-            channels: channels.max(1),
-            speed: speed.max(1),
-            samples: 0,
-            started: None,
-        }
-    }
-}
-
-impl Sink for ClockedSink {
-    fn write(&mut self, samples: &[f32]) -> Result<(), AudioError> {
-        let started = *self.started.get_or_insert_with(std::time::Instant::now);
-        self.samples += samples.len() as u64;
-        let frames = self.samples / u64::from(self.channels);
-        let due =
-            Duration::from_secs_f64(frames as f64 / f64::from(OPUS_RATE) / f64::from(self.speed));
-        if let Some(wait) = due.checked_sub(started.elapsed()) {
-            std::thread::sleep(wait);
-        }
-        Ok(())
-    }
-    fn finish(self: Box<Self>) -> Result<(), AudioError> {
-        Ok(())
-    }
-}
-
 /// Plays through the default output device.
 pub struct DeviceSink {
     producer: ringbuf::HeapProd<f32>,

@@ -29,7 +29,7 @@ pub mod receipts;
 mod set;
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic};
@@ -47,6 +47,7 @@ use tracing::{debug, info};
 use self::behaviour::{Behaviour, BehaviourEvent};
 use self::limits::{Conduct, Fault};
 use self::providers::Wait;
+use crate::clock::Clock;
 
 pub use self::behaviour::MAX_GOSSIP;
 
@@ -64,6 +65,8 @@ pub struct Config {
     /// This node's iroh endpoint address, told to peers (in identify) so that providers
     /// found in the DHT can be fetched from.
     pub iroh: Option<SocketAddr>,
+    /// The node's clock (a receipt may not start far ahead of it).
+    pub clock: Clock,
 }
 
 /// The topic of release manifests.
@@ -364,13 +367,6 @@ impl Shared {
     }
 }
 
-/// The wall clock in Unix milliseconds.
-fn system_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 /// The event loop: owns the swarm and each concern's state.
 pub struct Network {
     swarm: Swarm<Behaviour>,
@@ -414,7 +410,7 @@ pub fn new(seed: &[u8; 32], config: Config, store: Store) -> Result<(Client, Net
         conduct: Conduct::default(),
         to_ban: Vec::new(),
     };
-    let receipts = receipts::Receipts::new(&store, &config.months, &shared, system_ms)?;
+    let receipts = receipts::Receipts::new(&store, &config.months, &shared, config.clock.clone())?;
     let catalog = catalog::Catalog::new(&store)?;
     Ok((
         Client {

@@ -36,6 +36,7 @@ use tracing::{debug, warn};
 use super::limits::{Budget, Fault};
 use super::set::{MonthSet, Snapshot, View, item_of};
 use super::{Behaviour, Error, Event, Shared, Via, receipt_topic};
+use crate::clock::Clock;
 
 /// Largest negentropy frame sent or accepted.
 pub const MAX_FRAME: u64 = 128 * 1024;
@@ -174,7 +175,7 @@ pub(super) struct Receipts {
     /// Gossip receipts waiting for a verification batch.
     unverified: Vec<(MessageId, PeerId, SignedReceipt)>,
     verifying: bool,
-    now_ms: fn() -> u64,
+    clock: Clock,
 }
 
 impl Receipts {
@@ -183,7 +184,7 @@ impl Receipts {
         store: &Store,
         months: &[Month],
         shared: &Shared,
-        now_ms: fn() -> u64,
+        clock: Clock,
     ) -> Result<Self, nineten_storage::Error> {
         let mut sets = BTreeMap::new();
         for m in months {
@@ -202,7 +203,7 @@ impl Receipts {
             gossip: Budget::new(GOSSIP_PER_SEC, 4.0 * GOSSIP_PER_SEC),
             unverified: Vec::new(),
             verifying: false,
-            now_ms,
+            clock,
         })
     }
 
@@ -319,7 +320,7 @@ impl Receipts {
     /// Checks the cheap rules (month, time, duplicates, listener cap) of receipts already
     /// verified and sends the admitted ones to the writer.
     fn admit(&mut self, shared: &mut Shared, receipts: Vec<SignedReceipt>, via: Via) {
-        let now = (self.now_ms)();
+        let now = self.clock.now_ms();
         let mut take = Vec::new();
         for r in receipts {
             let Some(month) = self.month_of(&r) else {
@@ -450,7 +451,8 @@ impl Receipts {
             .months
             .get(&month)
             .is_some_and(|s| s.of_listener(&receipt.receipt.listener) >= MAX_PER_LISTENER);
-        let future = receipt.receipt.started_at_ms > (self.now_ms)().saturating_add(FUTURE_SKEW_MS);
+        let future =
+            receipt.receipt.started_at_ms > self.clock.now_ms().saturating_add(FUTURE_SKEW_MS);
         if capped || future {
             shared.stats.refused += 1;
             verdict(swarm, MessageAcceptance::Ignore);
