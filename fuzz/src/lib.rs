@@ -2,8 +2,10 @@
 //! records: a record that decoded, from whichever form, reads back to itself from its binary
 //! form and from its JSON form. The targets panic (the finding) when an assertion fails.
 
+#[cfg(feature = "node")]
 use std::sync::OnceLock;
 
+#[cfg(feature = "node")]
 use nineten_node::net::reconcile::{Key, KeySet};
 use nineten_protocol::key::ContentHash;
 use nineten_protocol::manifest::SignedManifest;
@@ -49,6 +51,7 @@ pub fn check_receipt_batch(bytes: &[u8]) -> Vec<SignedReceipt> {
     parsed
 }
 
+#[cfg(feature = "node")]
 /// A reconciliation key made from a number, spread like real ones (the id part is a hash).
 fn key(n: u32) -> Key {
     let mut k = [0u8; 72];
@@ -57,9 +60,11 @@ fn key(n: u32) -> Key {
     k
 }
 
+#[cfg(feature = "node")]
 /// Keys in the fuzzed side's set: more than a leaf holds, so summaries can split.
 pub const SET_SIZE: u32 = 600;
 
+#[cfg(feature = "node")]
 /// The fuzzed side's month of receipt keys: `key(0)` to `key(SET_SIZE - 1)`.
 pub fn key_set() -> &'static KeySet {
     static SET: OnceLock<KeySet> = OnceLock::new();
