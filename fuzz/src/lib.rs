@@ -1,6 +1,7 @@
 //! What the fuzz targets in `fuzz_targets/` assert, shared where several parsers yield the same
 //! records: a record that decoded, from whichever form, reads back to itself from its binary
-//! form and from its JSON form. The targets panic (the finding) when an assertion fails.
+//! form and from its JSON form. The targets panic (the finding) when an assertion fails. The
+//! node's part (the key set the sync targets answer from) needs the `node` feature.
 
 #[cfg(feature = "node")]
 use std::sync::OnceLock;
@@ -40,7 +41,7 @@ pub fn check_manifest(m: &SignedManifest) {
 
 /// Receipts from concatenated binary forms (how sync messages carry them), each checked; the
 /// batched verdicts equal the single ones, as `verify_all` promises.
-pub fn check_receipt_batch(bytes: &[u8]) -> Vec<SignedReceipt> {
+pub fn check_receipt_batch(bytes: &[u8]) {
     let parsed: Vec<SignedReceipt> = bytes
         .chunks_exact(nineten_protocol::receipt::RECORD_LEN)
         .filter_map(|c| SignedReceipt::from_bytes(c).ok())
@@ -48,11 +49,10 @@ pub fn check_receipt_batch(bytes: &[u8]) -> Vec<SignedReceipt> {
     parsed.iter().for_each(check_receipt);
     let single: Vec<bool> = parsed.iter().map(verify_record).collect();
     assert_eq!(verify_all(&parsed), single);
-    parsed
 }
 
-#[cfg(feature = "node")]
 /// A reconciliation key made from a number, spread like real ones (the id part is a hash).
+#[cfg(feature = "node")]
 fn key(n: u32) -> Key {
     let mut k = [0u8; 72];
     k[..4].copy_from_slice(&n.to_be_bytes());
@@ -60,12 +60,12 @@ fn key(n: u32) -> Key {
     k
 }
 
-#[cfg(feature = "node")]
 /// Keys in the fuzzed side's set: more than a leaf holds, so summaries can split.
+#[cfg(feature = "node")]
 pub const SET_SIZE: u32 = 600;
 
-#[cfg(feature = "node")]
 /// The fuzzed side's month of receipt keys: `key(0)` to `key(SET_SIZE - 1)`.
+#[cfg(feature = "node")]
 pub fn key_set() -> &'static KeySet {
     static SET: OnceLock<KeySet> = OnceLock::new();
     SET.get_or_init(|| {
