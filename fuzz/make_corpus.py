@@ -1,0 +1,257 @@
+#!/usr/bin/env python3
+"""Writes the seed corpus of every fuzz target into fuzz/corpus/<target>/ (docs/fuzzing.md).
+
+Records come from the committed test vectors (protocol/vectors/vectors.json, signed by the
+project's independent Python implementation, whose bytes the Rust tests check); release
+manifests are built here in the binary form of docs/records.md and signed with that same
+implementation's Ed25519; audio files are made by ffmpeg; BLAKE3 comes from b3sum. The corpus
+is committed: run this only to change the seeds.
+
+    apt-get install -y ffmpeg b3sum && python3 fuzz/make_corpus.py
+"""
+import importlib.util
+import json
+import pathlib
+import shutil
+import struct
+import subprocess
+import tempfile
+
+FUZZ = pathlib.Path(__file__).resolve().parent
+ROOT = FUZZ.parent
+CORPUS = FUZZ / "corpus"
+
+spec = importlib.util.spec_from_file_location("vectors", ROOT / "protocol/vectors/generate.py")
+vectors = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(vectors)
+VECTORS = json.loads((ROOT / "protocol/vectors/vectors.json").read_text())
+
+
+def blake3(data):
+    out = subprocess.run(["b3sum", "--no-names", "-"], input=data, capture_output=True, check=True)
+    return bytes.fromhex(out.stdout.decode().strip())
+
+
+def u(n, size):
+    return n.to_bytes(size, "big")
+
+
+def seeds(target, items):
+    """Writes `items` (name -> bytes or str) as the seeds of `target`."""
+    folder = CORPUS / target
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    for name, data in items.items():
+        (folder / name).write_bytes(data.encode() if isinstance(data, str) else data)
+
+
+# --- records ---------------------------------------------------------------------------------
+def record_bytes(vector):
+    return bytes.fromhex(vector["message"]) + bytes.fromhex(json.loads(vector["json"])["sig"])
+
+
+receipts = [record_bytes(v) for v in VECTORS["receipts"]]
+subscriptions = [record_bytes(v) for v in VECTORS["subscriptions"]]
+receipt_lines = [v["json"] for v in VECTORS["receipts"]]
+subscription_lines = [v["json"] for v in VECTORS["subscriptions"]]
+
+ARTIST_SEED = vectors.seed_of("artist")
+ARTIST = vectors.public_key(ARTIST_SEED)
+
+
+def text(s):
+    b = s.encode()
+    return u(len(b), 2) + b
+
+
+def manifest(artist_name, title, tracks):
+    """A signed manifest: (binary form, JSON form). `tracks` holds dicts of Track's fields."""
+    m = b"9ten/release/v1\x00" + ARTIST + text(artist_name) + text(title)
+    m += u(1_790_812_800_000, 8) + u(len(tracks), 2)
+    for t in tracks:
+        m += u(t["number"], 2) + text(t["title"]) + t["hash"] + u(t["size"], 8)
+        m += u(t["duration_ms"], 4) + u(t["channels"], 1) + u(t["input_sample_rate"], 4)
+        m += u(t["bitrate"], 4) + t["index"]
+    sig = vectors.sign(ARTIST_SEED, m)
+    as_json = {"v": 1, "artist": ARTIST.hex(), "artist_name": artist_name, "title": title,
+               "published_at_ms": 1_790_812_800_000,
+               "tracks": [dict(t, hash=t["hash"].hex(), index=t["index"].hex()) for t in tracks],
+               "sig": sig.hex()}
+    return m + sig, json.dumps(as_json, indent=2, ensure_ascii=False)
+
+
+def track(number, title, stream=b"", index=b""):
+    return {"number": number, "title": title, "hash": blake3(stream), "size": len(stream),
+            "duration_ms": 187_000, "channels": 2, "input_sample_rate": 44_100,
+            "bitrate": 128_000, "index": blake3(index)}
+
+
+# --- audio -----------------------------------------------------------------------------------
+def ffmpeg(args, suffix):
+    with tempfile.TemporaryDirectory() as tmp:
+        out = pathlib.Path(tmp) / f"out.{suffix}"
+        subprocess.run(["ffmpeg", "-v", "error", "-y", *args, str(out)], check=True)
+        return out.read_bytes()
+
+
+def tone(seconds, rate, channels):
+    return ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate={rate}:duration={seconds}",
+            "-ac", str(channels)]
+
+
+def ogg_pages(stream):
+    """(offset, granule) of every page."""
+    pages, at = [], 0
+    while at < len(stream):
+        assert stream[at:at + 4] == b"OggS"
+        granule = struct.unpack_from("<q", stream, at + 6)[0]
+        count = stream[at + 26]
+        size = 27 + count + sum(stream[at + 27:at + 27 + count])
+        pages.append((at, granule))
+        at += size
+    return pages
+
+
+def seek_index(stream):
+    """9ten's seek index of an Ogg Opus stream: an entry per audio page, at its first sample."""
+    pre_skip = struct.unpack_from("<H", stream, ogg_pages(stream)[0][0] + 28 + 10)[0]
+    audio = ogg_pages(stream)[2:]
+    entries, start = [], 0
+    for offset, granule in audio:
+        entries.append((start, offset))
+        start = granule
+    out = b"9ten/seek/v1\x00" + u(pre_skip, 2) + u(audio[-1][1], 8) + u(len(entries), 4)
+    return out + b"".join(u(g, 8) + u(o, 8) for g, o in entries)
+
+
+opus_mono = ffmpeg([*tone(0.3, 48000, 1), "-c:a", "libopus", "-b:a", "16k",
+                    "-page_duration", "100000"], "opus")
+opus_stereo = ffmpeg([*tone(0.2, 44100, 2), "-c:a", "libopus", "-b:a", "24k"], "opus")
+vorbis = ffmpeg([*tone(0.1, 8000, 1), "-c:a", "libvorbis", "-q:a", "0"], "ogg")
+wav_s16 = ffmpeg([*tone(0.02, 8000, 1), "-c:a", "pcm_s16le"], "wav")
+wav_f32 = ffmpeg([*tone(0.01, 8000, 2), "-c:a", "pcm_f32le"], "wav")
+flac = ffmpeg([*tone(0.05, 8000, 1), "-c:a", "flac"], "flac")
+mp3 = ffmpeg([*tone(0.05, 8000, 1), "-c:a", "libmp3lame", "-b:a", "8k"], "mp3")
+
+
+# --- CBOR, as libp2p's codec (cbor4ii's serde) writes it ---------------------------------------
+def cbor_head(major, n):
+    if n < 24:
+        return bytes([major << 5 | n])
+    for extra, size in ((24, 1), (25, 2), (26, 4), (27, 8)):
+        if n < 1 << (8 * size):
+            return bytes([major << 5 | extra]) + n.to_bytes(size, "big")
+    raise ValueError(n)
+
+
+def cbor(value):
+    if value is None:
+        return b"\xf6"
+    if isinstance(value, int):
+        return cbor_head(0, value)
+    if isinstance(value, bytes):
+        return cbor_head(2, len(value)) + value
+    if isinstance(value, str):
+        return cbor_head(3, len(value.encode())) + value.encode()
+    if isinstance(value, list):
+        return cbor_head(4, len(value)) + b"".join(cbor(v) for v in value)
+    return cbor_head(5, len(value)) + b"".join(cbor(k) + cbor(v) for k, v in value.items())
+
+
+def key(n):
+    """The fuzz crate's `key(n)`: n in the first 4 bytes, BLAKE3 of them as the id."""
+    return u(n, 4) + bytes(36) + blake3(u(n, 4))
+
+
+SET = [key(n) for n in range(600)]
+
+
+def summary(lower, upper, keys):
+    fingerprint = bytearray(32)
+    for k in keys:
+        fingerprint = bytearray(a ^ b for a, b in zip(fingerprint, k[40:]))
+    return {"lower": lower, "upper": upper, "count": len(keys), "fingerprint": list(fingerprint)}
+
+
+def main():
+    seeds("receipt_bin", {f"receipt{i}": r for i, r in enumerate(receipts)})
+    seeds("receipt_json", {f"receipt{i}.json": r for i, r in enumerate(receipt_lines)})
+    seeds("subscription_bin", {f"subscription{i}": s for i, s in enumerate(subscriptions)})
+    seeds("subscription_json",
+          {f"subscription{i}.json": s for i, s in enumerate(subscription_lines)})
+
+    one_bin, one_json = manifest("Nó Signal", "Loopback", [track(1, "Hello")])
+    two_bin, two_json = manifest("A", "Two", [track(1, "Wörld"), track(3, "")])
+    seeds("manifest_bin", {"one_track": one_bin, "two_tracks": two_bin})
+    seeds("manifest_json", {"one_track.json": one_json, "two_tracks.json": two_json})
+
+    listener = json.loads(receipt_lines[0])["listener"]
+    seeds("jsonl", {
+        "receipts.jsonl": "\n".join(receipt_lines[:2]) + "\n\n" + receipt_lines[2] + "\n",
+        "subscriptions.jsonl": "\n".join(subscription_lines) + "\n",
+        "carry.json": json.dumps({listener: 5, "ab" * 32: 18446744073709551615}),
+    })
+    seeds("keys", {
+        **{f"{kind}.key": json.dumps({"v": 1, "kind": kind, "secret": vectors.seed_of(kind).hex()},
+                                     separators=(",", ":")) + "\n"
+           for kind in ("node", "artist", "listener")},
+        "public_key": ARTIST.hex(),
+        "signature": json.loads(receipt_lines[0])["sig"],
+    })
+    seeds("month", {"2026-10": "2026-10", "1970-01": "1970-01", "9999-12": "9999-12",
+                    "ms_2026_10": u(1_790_812_800_000, 8)})
+
+    seeds("seek_index", {"mono": seek_index(opus_mono), "stereo": seek_index(opus_stereo)})
+    seeds("ogg_read", {"mono.opus": opus_mono, "stereo.opus": opus_stereo, "vorbis.ogg": vorbis})
+    seeds("ogg_roundtrip", {
+        "three_packets": bytes([0, 0x38, 0x01, 0x80, 0xbb, 0, 0, 40]) + bytes([200, 0, 1] * 3),
+        "lacing_edges": bytes([1, 0x38, 0x01, 0x44, 0xac, 0, 0, 0])
+        + b"".join(u(n, 2)[::-1] + b"\x07" for n in (254, 255, 509, 510, 1275)),
+        "two_pages": bytes([1, 0, 0, 0, 0, 0, 0, 255]) + bytes([9, 0, 2] * 60),
+    })
+    # The first byte picks the extension in import::EXTENSIONS: wav, flac, mp3, ogg, oga.
+    seeds("decode", {"s16.wav": b"\x00" + wav_s16, "f32.wav": b"\x00" + wav_f32,
+                     "mono.flac": b"\x01" + flac, "mono.mp3": b"\x02" + mp3,
+                     "vorbis.ogg": b"\x03" + vorbis})
+
+    index = seek_index(opus_mono)
+    upload_bin, _ = manifest("A", "Upload", [track(1, "Tone", opus_mono, index)])
+    upload = u(len(upload_bin), 4) + upload_bin
+    upload += u(len(opus_mono), 8) + opus_mono + u(len(index), 8) + index
+    seeds("control_upload", {"one_track": upload})
+    seeds("control_json", {
+        "play_null.json": '{"track":"ab12","from_ms":1500,"sink":"null"}',
+        "play_wav.json": '{"track":"ab12","sink":{"wav":"/tmp/out.wav"}}',
+        "play_clocked.json": '{"track":"ab12","from_ms":0,"sink":{"clocked":{"speed":20}}}',
+        "control_file.json": '{"addr":"127.0.0.1:4711","token":"' + "0f" * 32 + '"}',
+    })
+
+    whole = summary(bytes(72), None, SET)
+    empty = summary(bytes(72), None, [])
+    seeds("sync_request", {
+        "ranges_equal": cbor({"Ranges": {"month": "2026-10", "ranges": [whole]}}),
+        "ranges_empty": cbor({"Ranges": {"month": "2026-10", "ranges": [empty]}}),
+        "ranges_split": cbor({"Ranges": {"month": "2026-10", "ranges": [
+            summary(bytes(72), SET[300], []), summary(SET[300], None, SET[300:310])]}}),
+        "fetch": cbor({"Fetch": SET[1] + SET[2]}),
+        "push": cbor({"Push": receipts[0] + receipts[1]}),
+        "catalog_ids": cbor({"CatalogIds": None}),
+        "catalog_after": cbor({"CatalogIds": blake3(one_bin).hex()}),
+        "manifests": cbor({"Manifests": [blake3(one_bin).hex()]}),
+        "listener": cbor({"ListenerReceipts": {"listener": listener, "after": 7}}),
+    })
+    seeds("sync_response", {
+        "keys": cbor({"Ranges": [{"Keys": {"lower": bytes(72), "upper": SET[5],
+                                           "keys": b"".join(SET[:3]) + key(9999)}}]}),
+        "split": cbor({"Ranges": [{"Split": [summary(bytes(72), SET[100], []),
+                                             summary(SET[100], None, SET[100:])]}]}),
+        "receipts": cbor({"Receipts": receipts[0] + receipts[2]}),
+        "ack": cbor("Ack"),
+        "catalog_ids": cbor({"CatalogIds": [blake3(one_bin).hex()]}),
+        "manifests": cbor({"Manifests": [one_bin, two_bin]}),
+    })
+    seeds("gossip", {"manifest": b"\x00" + one_bin, "receipt": b"\x01" + receipts[0]})
+
+
+if __name__ == "__main__":
+    main()
