@@ -1,48 +1,32 @@
-//! A reconciliation request as the node reads it off the wire (libp2p's CBOR codec,
-//! `SyncRequest`), then what the node does with it that needs no store: `KeySet::answer` on
-//! summaries, the batch check of pushed receipts. A request that decodes re-encodes to bytes
-//! that decode and re-encode to the same bytes; an answer is bounded as `reconcile` says and
-//! is a response the asking side can read back.
+//! A receipt-sync request as the node reads it off the wire (libp2p's CBOR codec), then what
+//! the node does with it that needs no store: a negentropy frame is answered from a month of
+//! items. A request that decodes re-encodes to bytes that decode and re-encode to the same
+//! bytes; an answer never exceeds the frame limit (no amplification), whatever the frame.
 #![no_main]
 
 use futures::executor::block_on;
 use libfuzzer_sys::fuzz_target;
+use libp2p::StreamProtocol;
 use libp2p::request_response::Codec as _;
 use libp2p::request_response::cbor::codec::Codec;
-use nineten_fuzz::{check_receipt_batch, key_set};
-use nineten_node::net::reconcile::{FANOUT, MAX_KEYS, MAX_RANGES, Reply};
-use nineten_node::net::{MAX_RECEIPTS, SYNC_PROTOCOL, SyncRequest, SyncResponse};
+use negentropy::Negentropy;
+use nineten_fuzz::item_set;
+use nineten_node::net::receipts::{MAX_FRAME, Request, Response};
 use nineten_protocol::month::Month;
-use nineten_protocol::receipt::RECORD_LEN;
+use nineten_protocol::wire::RECEIPT_SYNC_PROTOCOL;
 
-type Sync = Codec<SyncRequest, SyncResponse>;
+type Sync = Codec<Request, Response>;
+const PROTOCOL: StreamProtocol = StreamProtocol::new(RECEIPT_SYNC_PROTOCOL);
 
-fn read(bytes: &[u8]) -> std::io::Result<SyncRequest> {
-    block_on(Sync::default().read_request(&SYNC_PROTOCOL, &mut futures::io::Cursor::new(bytes)))
+fn read(bytes: &[u8]) -> std::io::Result<Request> {
+    block_on(Sync::default().read_request(&PROTOCOL, &mut futures::io::Cursor::new(bytes)))
 }
 
-fn write(request: SyncRequest) -> Vec<u8> {
+fn write(request: Request) -> Vec<u8> {
     let mut out = Vec::new();
-    block_on(Sync::default().write_request(&SYNC_PROTOCOL, &mut out, request))
+    block_on(Sync::default().write_request(&PROTOCOL, &mut out, request))
         .expect("a request encodes");
     out
-}
-
-/// The answer to `ranges` read back by the asking side.
-fn answer_read_back(replies: Vec<Reply>) -> Vec<Reply> {
-    let mut out = Vec::new();
-    block_on(Sync::default().write_response(
-        &SYNC_PROTOCOL,
-        &mut out,
-        SyncResponse::Ranges(replies),
-    ))
-    .expect("an answer encodes");
-    match block_on(
-        Sync::default().read_response(&SYNC_PROTOCOL, &mut futures::io::Cursor::new(out)),
-    ) {
-        Ok(SyncResponse::Ranges(replies)) => replies,
-        other => panic!("the answer does not read back: {other:?}"),
-    }
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -52,29 +36,13 @@ fuzz_target!(|data: &[u8]| {
     let bytes = write(request.clone());
     let again = read(&bytes).expect("an encoded request decodes");
     assert_eq!(write(again), bytes);
-    match request {
-        SyncRequest::Ranges { month, ranges } => {
-            if month.parse::<Month>().is_err() {
-                return;
-            }
-            let replies = key_set().answer(&ranges);
-            assert!(replies.len() <= ranges.len().min(MAX_RANGES));
-            for reply in &replies {
-                match reply {
-                    Reply::Keys { keys, .. } => assert!(keys.len() <= MAX_KEYS),
-                    Reply::Split(parts) => assert!(parts.len() <= FANOUT),
-                }
-            }
-            assert_eq!(answer_read_back(replies.clone()), replies);
+    if let Request::Reconcile { month, frame } = request
+        && month.parse::<Month>().is_ok()
+        && frame.len() as u64 <= MAX_FRAME
+    {
+        let mut neg = Negentropy::owned(item_set(), MAX_FRAME).expect("a valid frame limit");
+        if let Ok(answer) = neg.reconcile(&frame) {
+            assert!(answer.len() as u64 <= MAX_FRAME, "{} bytes", answer.len());
         }
-        SyncRequest::Push(bytes) => {
-            if bytes.len().is_multiple_of(RECORD_LEN) && bytes.len() / RECORD_LEN <= MAX_RECEIPTS {
-                check_receipt_batch(&bytes);
-            }
-        }
-        SyncRequest::Fetch(_)
-        | SyncRequest::CatalogIds(_)
-        | SyncRequest::Manifests(_)
-        | SyncRequest::ListenerReceipts { .. } => {}
     }
 });

@@ -1,25 +1,26 @@
 //! What the fuzz targets in `fuzz_targets/` assert, shared where several parsers yield the same
 //! records: a record that decoded, from whichever form, reads back to itself from its binary
 //! form and from its JSON form. The targets panic (the finding) when an assertion fails. The
-//! node's part (the key set the sync targets answer from) needs the `node` feature.
+//! node's part (the item set the sync targets answer from) needs the `node` feature.
 
 #[cfg(feature = "node")]
 use std::sync::OnceLock;
 
 #[cfg(feature = "node")]
-use nineten_node::net::reconcile::{Key, KeySet};
+use negentropy::{Id, NegentropyStorageVector};
 use nineten_protocol::key::ContentHash;
 use nineten_protocol::manifest::SignedManifest;
 use nineten_protocol::receipt::SignedReceipt;
 use nineten_protocol::signature::{verify_all, verify_record};
 use nineten_protocol::subscription::SignedSubscription;
 
-/// A decoded receipt: binary and JSON forms read back to it; its id is BLAKE3 of its bytes.
+/// A decoded receipt: binary and JSON forms read back to it; its id is BLAKE3 of its signed
+/// message alone.
 pub fn check_receipt(r: &SignedReceipt) {
     let bytes = r.to_bytes();
     assert_eq!(SignedReceipt::from_bytes(&bytes).as_ref(), Ok(r));
     assert_eq!(SignedReceipt::from_json(&r.to_json()).as_ref(), Ok(r));
-    assert_eq!(r.id(), ContentHash::of(&bytes));
+    assert_eq!(r.id(), ContentHash::of(&r.receipt.message()));
 }
 
 /// A decoded subscription: binary and JSON forms read back to it.
@@ -31,12 +32,13 @@ pub fn check_subscription(s: &SignedSubscription) {
     assert_eq!(SignedSubscription::from_json(&s.to_json()).as_ref(), Ok(s));
 }
 
-/// A decoded manifest: binary and JSON forms read back to it; its id is BLAKE3 of its bytes.
+/// A decoded manifest: binary and JSON forms read back to it; its id is BLAKE3 of its signed
+/// message alone.
 pub fn check_manifest(m: &SignedManifest) {
     let bytes = m.to_bytes();
     assert_eq!(SignedManifest::from_bytes(&bytes).as_ref(), Ok(m));
     assert_eq!(SignedManifest::from_json(&m.to_json()).as_ref(), Ok(m));
-    assert_eq!(m.id(), ContentHash::of(&bytes));
+    assert_eq!(m.id(), ContentHash::of(&m.manifest.message()));
 }
 
 /// Receipts from concatenated binary forms (how sync messages carry them), each checked; the
@@ -51,28 +53,26 @@ pub fn check_receipt_batch(bytes: &[u8]) {
     assert_eq!(verify_all(&parsed), single);
 }
 
-/// A reconciliation key made from a number, spread like real ones (the id part is a hash).
-#[cfg(feature = "node")]
-fn key(n: u32) -> Key {
-    let mut k = [0u8; 72];
-    k[..4].copy_from_slice(&n.to_be_bytes());
-    k[40..].copy_from_slice(ContentHash::of(&n.to_be_bytes()).as_bytes());
-    k
-}
-
-/// Keys in the fuzzed side's set: more than a leaf holds, so summaries can split.
+/// Receipts in the fuzzed side's set: more than one negentropy bucket level, so frames split.
 #[cfg(feature = "node")]
 pub const SET_SIZE: u32 = 600;
 
-/// The fuzzed side's month of receipt keys: `key(0)` to `key(SET_SIZE - 1)`.
+/// The fuzzed side's month of reconciliation items (time, id), as a sealed negentropy store.
 #[cfg(feature = "node")]
-pub fn key_set() -> &'static KeySet {
-    static SET: OnceLock<KeySet> = OnceLock::new();
+pub fn item_set() -> NegentropyStorageVector {
+    static SET: OnceLock<NegentropyStorageVector> = OnceLock::new();
     SET.get_or_init(|| {
-        let mut set = KeySet::default();
+        let mut set = NegentropyStorageVector::with_capacity(SET_SIZE as usize);
         for n in 0..SET_SIZE {
-            set.insert(key(n));
+            let id = ContentHash::of(&n.to_be_bytes());
+            set.insert(
+                1_790_000_000_000 + u64::from(n) * 60_000,
+                Id::from_byte_array(id.0),
+            )
+            .expect("not sealed yet");
         }
+        set.seal().expect("sealed once");
         set
     })
+    .clone()
 }

@@ -850,7 +850,7 @@ impl Node {
                 .net
                 .publish(receipt)
                 .await
-                .map_err(|e| Error::Network(e.to_string())),
+                .map_err(Error::from),
             Err(e) => Err(e),
         };
         if let Err(e) = published {
@@ -858,7 +858,6 @@ impl Node {
                 seq = receipt.receipt.seq,
                 "a stored receipt was not gossiped: {e}"
             );
-            return;
         }
     }
 
