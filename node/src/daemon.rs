@@ -846,11 +846,7 @@ impl Node {
             return;
         };
         let published = match self.serve_month(month).await {
-            Ok(()) => self
-                .net
-                .publish(receipt)
-                .await
-                .map_err(Error::from),
+            Ok(()) => self.net.publish(receipt).await.map_err(Error::from),
             Err(e) => Err(e),
         };
         if let Err(e) = published {

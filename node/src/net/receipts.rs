@@ -163,6 +163,8 @@ pub(super) struct Receipts {
     months: BTreeMap<Month, MonthSet>,
     /// Ids on their way to the store.
     pending: HashSet<[u8; 32]>,
+    /// Ids asked for in a fetch under way (from any peer): no other session asks again.
+    requested: HashSet<[u8; 32]>,
     refused: HashSet<[u8; 32]>,
     writer: mpsc::Sender<(Vec<SignedReceipt>, Via)>,
     /// Local receipts waiting to be stored before they are gossiped, and who waits.
@@ -193,6 +195,7 @@ impl Receipts {
         Ok(Self {
             months: sets,
             pending: HashSet::new(),
+            requested: HashSet::new(),
             refused: HashSet::new(),
             writer: spawn_writer(store.clone(), shared.done.clone()),
             publishing: HashMap::new(),
@@ -641,8 +644,9 @@ impl Receipts {
         };
         session.neg = Some(neg);
         for id in need {
+            let b = id.as_bytes();
             let known =
-                self.pending.contains(id.as_bytes()) || self.refused.contains(id.as_bytes());
+                self.pending.contains(b) || self.requested.contains(b) || self.refused.contains(b);
             if !known {
                 session.wanted.push_back(id);
             }
@@ -669,8 +673,19 @@ impl Receipts {
             return;
         };
         while session.fetching < FETCHES_IN_FLIGHT && !session.wanted.is_empty() {
-            let n = session.wanted.len().min(MAX_FETCH);
-            let ids: Vec<Id> = session.wanted.drain(..n).collect();
+            // Another session may have asked for some meanwhile, or they may have arrived.
+            let mut ids: Vec<Id> = Vec::with_capacity(MAX_FETCH);
+            while ids.len() < MAX_FETCH
+                && let Some(id) = session.wanted.pop_front()
+            {
+                let b = id.as_bytes();
+                if !self.pending.contains(b) && self.requested.insert(*b) {
+                    ids.push(id);
+                }
+            }
+            if ids.is_empty() {
+                continue;
+            }
             let bytes: Vec<u8> = ids.iter().flat_map(|id| *id.as_bytes()).collect();
             shared.stats.sync_bytes += bytes.len() as u64;
             let rid = swarm
@@ -742,7 +757,10 @@ impl Receipts {
                 Some(Outbound::Round { month, .. }) => {
                     self.sessions.remove(&(peer, month));
                 }
-                Some(Outbound::Fetch { month, .. }) => {
+                Some(Outbound::Fetch { month, ids }) => {
+                    for id in &ids {
+                        self.requested.remove(id);
+                    }
                     if let Some(s) = self.sessions.get_mut(&(peer, month)) {
                         s.fetching = s.fetching.saturating_sub(1);
                     }
@@ -876,6 +894,10 @@ impl Receipts {
                 self.sessions.remove(&(peer, month));
             }
             (Outbound::Fetch { month, ids }, Response::Receipts(bytes)) => {
+                // Whatever of them the peer did not send, another session may ask for again.
+                for id in &ids {
+                    self.requested.remove(id);
+                }
                 let done = shared.done.clone();
                 tokio::task::spawn_blocking(move || {
                     let (good, lies) = check_fetched(&bytes, &ids, month);
@@ -887,13 +909,23 @@ impl Receipts {
                     }));
                 });
             }
-            (Outbound::Fetch { month, .. }, Response::Refused) => {
+            (Outbound::Fetch { month, ids }, Response::Refused) => {
+                for id in &ids {
+                    self.requested.remove(id);
+                }
                 if let Some(s) = self.sessions.get_mut(&(peer, month)) {
                     s.fetching = s.fetching.saturating_sub(1);
                 }
                 self.pump(swarm, shared, peer, month);
             }
-            (Outbound::Round { month, .. } | Outbound::Fetch { month, .. }, _) => {
+            (Outbound::Fetch { month, ids }, _) => {
+                for id in &ids {
+                    self.requested.remove(id);
+                }
+                self.sessions.remove(&(peer, month));
+                shared.fault(peer, Fault::Lie);
+            }
+            (Outbound::Round { month, .. }, _) => {
                 // An answer that does not match the question.
                 self.sessions.remove(&(peer, month));
                 shared.fault(peer, Fault::Lie);
