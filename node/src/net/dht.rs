@@ -52,7 +52,8 @@ impl Store {
     }
 
     /// Number of other peers' provider records held.
-    pub fn remote_count(&self) -> usize {
+    #[cfg(test)]
+    fn remote_count(&self) -> usize {
         self.remote_count
     }
 

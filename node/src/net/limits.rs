@@ -113,16 +113,6 @@ impl Conduct {
         self.banned.insert(peer, now + BAN).is_none()
     }
 
-    /// Whether `peer` is banned.
-    pub fn is_banned(&self, peer: &PeerId) -> bool {
-        self.banned.contains_key(peer)
-    }
-
-    /// Number of peers banned now.
-    pub fn banned(&self) -> usize {
-        self.banned.len()
-    }
-
     /// Ends the bans that ran out; returns the peers to let back in.
     pub fn expire(&mut self, now: Instant) -> Vec<PeerId> {
         let done: Vec<PeerId> = self
@@ -168,13 +158,13 @@ mod tests {
         assert!(!c.fault(liar, Fault::Lie, t0));
         assert!(!c.fault(liar, Fault::Lie, t0));
         assert!(c.fault(liar, Fault::Lie, t0));
-        assert!(c.is_banned(&liar));
+        assert!(c.banned.contains_key(&liar));
         // One flood fault a second is forgiven as fast as it comes.
         for s in 0..1000 {
             assert!(!c.fault(honest, Fault::Flood, t0 + Duration::from_secs(s)));
         }
         assert!(c.expire(t0 + BAN - Duration::from_secs(1)).is_empty());
         assert_eq!(c.expire(t0 + BAN), vec![liar]);
-        assert!(!c.is_banned(&liar));
+        assert!(!c.banned.contains_key(&liar));
     }
 }

@@ -540,9 +540,7 @@ impl Network {
             Command::Stats(tx) => {
                 let _ = tx.send(shared.stats);
             }
-            Command::ServeMonth(month, tx) => {
-                let _ = tx.send(self.receipts.serve(swarm, &shared.store, month));
-            }
+            Command::ServeMonth(month, tx) => self.receipts.serve(swarm, shared, month, tx),
             Command::Held(month, tx) => {
                 let _ = tx.send(self.receipts.held(month));
             }

@@ -97,6 +97,12 @@ pub enum Response {
 /// Results of blocking work, back on the event loop.
 #[derive(Debug)]
 pub(super) enum Done {
+    /// A month's set was read from the store, to be served.
+    Loaded {
+        month: Month,
+        set: Result<MonthSet, nineten_storage::Error>,
+        tx: oneshot::Sender<Result<(), Error>>,
+    },
     /// A batch went to the store (or failed to).
     Stored {
         receipts: Vec<SignedReceipt>,
@@ -225,20 +231,48 @@ impl Receipts {
         self.months.get(&month).map_or(0, MonthSet::len)
     }
 
-    /// Serves `month` too, loading its set; a month two or more before it is dropped (month
-    /// close needs the previous month's receipts; older ones stay in the store only).
+    /// Serves `month` too, its set loaded from the store in a blocking task; `tx` hears when
+    /// it is served. A month two or more before the newest served is dropped (month close
+    /// needs the previous month's receipts; older ones stay in the store only).
     pub(super) fn serve(
         &mut self,
         swarm: &mut Swarm<Behaviour>,
-        store: &Store,
+        shared: &Shared,
         month: Month,
+        tx: oneshot::Sender<Result<(), Error>>,
+    ) {
+        if self.months.contains_key(&month) {
+            self.retire_old(swarm);
+            let _ = tx.send(Ok(()));
+            return;
+        }
+        let (store, done) = (shared.store.clone(), shared.done.clone());
+        tokio::task::spawn_blocking(move || {
+            let set = store.receipts_of_month(month).map(|r| MonthSet::of(&r));
+            let _ = done.send(super::Done::Receipts(Done::Loaded { month, set, tx }));
+        });
+    }
+
+    /// A month's set is loaded: serve it.
+    fn on_loaded(
+        &mut self,
+        swarm: &mut Swarm<Behaviour>,
+        month: Month,
+        set: MonthSet,
     ) -> Result<(), Error> {
         if let std::collections::btree_map::Entry::Vacant(e) = self.months.entry(month) {
-            let set = MonthSet::of(&store.receipts_of_month(month).map_err(Error::Storage)?);
             super::subscribe(swarm, &receipt_topic(month))?;
             e.insert(set);
         }
-        let newest = self.months.keys().next_back().copied().unwrap_or(month);
+        self.retire_old(swarm);
+        Ok(())
+    }
+
+    /// Stops serving the months before the one before the newest.
+    fn retire_old(&mut self, swarm: &mut Swarm<Behaviour>) {
+        let Some(newest) = self.months.keys().next_back().copied() else {
+            return;
+        };
         let keep_from = newest.previous().unwrap_or(newest);
         let old: Vec<Month> = self.months.range(..keep_from).map(|(m, _)| *m).collect();
         for m in old {
@@ -250,7 +284,6 @@ impl Receipts {
                 .unsubscribe(&receipt_topic(m));
             debug!(%m, "month no longer served");
         }
-        Ok(())
     }
 
     /// A receipt this node signed: stored first, then taken in and gossiped; `tx` hears when
@@ -543,6 +576,12 @@ impl Receipts {
         done: Done,
     ) {
         match done {
+            Done::Loaded { month, set, tx } => {
+                let served = set
+                    .map_err(Error::Storage)
+                    .and_then(|set| self.on_loaded(swarm, month, set));
+                let _ = tx.send(served);
+            }
             Done::Stored {
                 receipts,
                 via,
@@ -948,15 +987,15 @@ fn check_fetched(
     let mut seen = HashSet::new();
     let mut parsed = Vec::new();
     for chunk in bytes.chunks_exact(RECORD_LEN) {
-        match SignedReceipt::from_bytes(chunk) {
-            Ok(r)
-                if asked.contains(&r.id().0)
-                    && seen.insert(r.id().0)
-                    && month.contains(r.receipt.started_at_ms) =>
-            {
-                parsed.push(r)
-            }
-            _ => lies = true,
+        let Ok(r) = SignedReceipt::from_bytes(chunk) else {
+            lies = true;
+            continue;
+        };
+        let id = r.id().0;
+        if asked.contains(&id) && seen.insert(id) && month.contains(r.receipt.started_at_ms) {
+            parsed.push(r);
+        } else {
+            lies = true;
         }
     }
     let valid = verify_all(&parsed);
