@@ -15,10 +15,13 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
+    // iroh's QUIC warns of every stale address-validation token a peer presents: harmless
+    // (the handshake falls back to a retry) and, in a testnet, hundreds of lines.
+    let default = "warn,noq_proto::bloom_token_log=error";
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("NINETEN_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default)),
         )
         .with_writer(std::io::stderr)
         .init();

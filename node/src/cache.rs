@@ -47,11 +47,15 @@ pub(crate) async fn played(
         used_at_ms: now_ms,
     })?;
     if complete {
-        for blob in [track.hash, track.index] {
-            if let Err(e) = net.provide(blob).await {
-                warn!(%blob, "could not announce a cached track: {e}");
+        // Announced in the background: the listen need not wait for the DHT.
+        let (net, blobs) = (net.clone(), [track.hash, track.index]);
+        tokio::spawn(async move {
+            for blob in blobs {
+                if let Err(e) = net.provide(blob).await {
+                    warn!(%blob, "could not announce a cached track: {e}");
+                }
             }
-        }
+        });
     }
     let entries = library.store().cached()?;
     let mut total: u64 = entries.iter().map(|e| e.size).sum();

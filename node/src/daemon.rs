@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use futures::{StreamExt, TryStreamExt};
 use libp2p::Multiaddr;
 use nineten_protocol::identity::{Keypair, ListenerSecret, Secret};
 use nineten_protocol::key::{ContentHash, PublicKey};
@@ -26,7 +27,7 @@ use nineten_protocol::receipt::{NO_HOME_NODE, SignedReceipt};
 use nineten_storage::Store;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::audio::sink::{DeviceSink, NullSink, Sink, WavSink};
 use crate::audio::{AudioError, OPUS_RATE, ogg, playback};
@@ -265,6 +266,8 @@ struct Player {
 
 /// Sessions kept for their results.
 const KEEP_SESSIONS: usize = 64;
+/// Provider announcements under way at once when publishing or re-announcing.
+const ANNOUNCING: usize = 32;
 
 /// A running node; share it as `Arc<Node>`.
 pub struct Node {
@@ -349,23 +352,19 @@ impl Node {
             iroh: transfer.addr().ip_addrs().next().copied(),
             clock: clock.clone(),
         };
-        let (net, network) =
-            net::new(key.seed(), net_config, store).map_err(|e| Error::Network(e.to_string()))?;
+        let (net, network) = net::new(key.seed(), net_config, store)?;
         tokio::spawn(network.run());
         // Ready once the swarm listens (its address is what peers are given).
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let addrs = net
-                .listen_addrs()
-                .await
-                .map_err(|e| Error::Network(e.to_string()))?;
+            let addrs = net.listen_addrs().await?;
             if !addrs.is_empty() {
                 break;
             }
             if Instant::now() > deadline {
-                return Err(Error::Network(
+                return Err(Error::Net(net::Error::Start(
                     "the network found no address to listen on".into(),
-                ));
+                )));
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
@@ -412,13 +411,17 @@ impl Node {
     /// Re-announces what this node holds: every complete track (own releases and cache).
     async fn announce(&self) {
         let releases = self.library.releases().unwrap_or_default();
-        for track in releases.iter().flat_map(|r| &r.manifest.tracks) {
-            for blob in [track.hash, track.index] {
+        let blobs = releases
+            .iter()
+            .flat_map(|r| &r.manifest.tracks)
+            .flat_map(|t| [t.hash, t.index]);
+        futures::stream::iter(blobs)
+            .for_each_concurrent(ANNOUNCING, |blob| async move {
                 if self.library.has_blob(&blob).await.unwrap_or(false) {
                     let _ = self.net.provide(blob).await;
                 }
-            }
-        }
+            })
+            .await;
     }
 
     /// The node's key.
@@ -456,10 +459,9 @@ impl Node {
 
     /// What the node is and holds.
     pub async fn status(&self) -> Result<Status, Error> {
-        let stopped = |_| Error::Network("the network task has stopped".to_string());
         let mut receipts = 0;
         for m in &self.months() {
-            receipts += self.net.held(*m).await.map_err(stopped)?;
+            receipts += self.net.held(*m).await?;
         }
         let cached = self.library.store().cached()?;
         Ok(Status {
@@ -467,13 +469,12 @@ impl Node {
             addrs: self
                 .net
                 .listen_addrs()
-                .await
-                .map_err(stopped)?
+                .await?
                 .iter()
                 .map(|a| a.to_string())
                 .collect(),
             iroh: self.transfer.addr().ip_addrs().copied().collect(),
-            peers: self.net.peers().await.map_err(stopped)?.len(),
+            peers: self.net.peers().await?.len(),
             releases: self.library.releases()?.len(),
             receipts,
             cached_tracks: cached.len(),
@@ -496,23 +497,26 @@ impl Node {
     /// seek index in the DHT and gossips the manifest on the catalog topic.
     pub async fn publish(&self, release: &str) -> Result<CatalogEntry, Error> {
         let manifest = self.library.find_release(release)?;
-        for t in &manifest.manifest.tracks {
-            for blob in [t.hash, t.index] {
-                if !self.library.has_blob(&blob).await? {
-                    return Err(Error::UnknownTrack(format!(
-                        "{blob} (the release's blobs are not all here)"
-                    )));
-                }
-                self.net
-                    .provide(blob)
-                    .await
-                    .map_err(|e| Error::Network(e.to_string()))?;
+        let blobs: Vec<ContentHash> = manifest
+            .manifest
+            .tracks
+            .iter()
+            .flat_map(|t| [t.hash, t.index])
+            .collect();
+        for blob in &blobs {
+            if !self.library.has_blob(blob).await? {
+                return Err(Error::UnknownTrack(format!(
+                    "{blob} (the release's blobs are not all here)"
+                )));
             }
         }
-        self.net
-            .publish_release(manifest.clone())
-            .await
-            .map_err(|e| Error::Network(e.to_string()))?;
+        // Announced before the release is gossiped, so whoever hears of it can find it.
+        futures::stream::iter(blobs)
+            .map(|blob| self.net.provide(blob))
+            .buffer_unordered(ANNOUNCING)
+            .try_collect::<()>()
+            .await?;
+        self.net.publish_release(manifest.clone()).await?;
         Ok(CatalogEntry::from(&manifest))
     }
 
@@ -601,6 +605,7 @@ impl Node {
         } else {
             let providers = self.net.providers(track.hash).await?;
             let providers = self.transfer.rank(providers);
+            debug!(track = %track.hash, providers = providers.len(), after = ?started.elapsed(), "providers found");
             if providers.is_empty() {
                 return Err(Error::NoProviders(track.hash.to_string()));
             }
@@ -630,6 +635,7 @@ impl Node {
             self.transfer
                 .fetch(&providers, &track.index, MAX_INDEX_BYTES, INDEX_DEADLINE)
                 .await?;
+            debug!(track = %track.hash, after = ?started.elapsed(), "seek index fetched");
             Some(stream)
         };
         let index = self.library.seek_index(&track).await?;
@@ -828,10 +834,7 @@ impl Node {
         if self.months().contains(&month) {
             return Ok(());
         }
-        self.net
-            .serve_month(month)
-            .await
-            .map_err(|e| Error::Network(e.to_string()))?;
+        self.net.serve_month(month).await?;
         let mut months = self.months.lock().unwrap_or_else(|p| p.into_inner());
         if !months.contains(&month) {
             months.push(month);

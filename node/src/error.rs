@@ -76,9 +76,6 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
-    /// The network failed.
-    #[error("network: {0}")]
-    Network(String),
     /// The network failed (the task stopped, a peer could not be dialled, ...).
     #[error(transparent)]
     Net(#[from] crate::net::Error),

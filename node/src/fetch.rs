@@ -23,8 +23,11 @@ use std::ops::Range;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use iroh::EndpointId;
 use iroh_blobs::Hash;
+use iroh_blobs::api::remote::GetProgressItem;
+use iroh_blobs::get::Stats;
 use iroh_blobs::get::fsm::DecodeError;
 use iroh_blobs::protocol::{ChunkRanges, ChunkRangesExt, GetRequest};
 use tokio::sync::watch;
@@ -51,8 +54,8 @@ pub struct Options {
     /// How far ahead of the read position to fetch, in bytes (segments before the position
     /// are filled in once everything after it is in).
     pub window: u64,
-    /// A segment not delivered within this long counts as a stall: the provider is dropped
-    /// from this fetch and the segment asked of another.
+    /// A request that delivers nothing for this long counts as a stall: the provider is
+    /// dropped from this fetch and its segments asked of another.
     pub stall: Duration,
 }
 
@@ -72,7 +75,7 @@ pub enum Outcome {
     Serving,
     /// Sent data that failed verification.
     Corrupt,
-    /// Delivered nothing for [`Options::stall`].
+    /// Delivered nothing for [`Options::stall`] while asked for bytes.
     Stalled,
     /// Could not be reached, lost the connection, or lacks the blob.
     Failed(String),
@@ -442,13 +445,9 @@ async fn serve(
         let range = shared.range(segments.start).start..shared.range(segments.end - 1).end;
         let request = GetRequest::blob_ranges(shared.hash, ChunkRanges::bytes(range));
         let started = Instant::now();
-        let result = tokio::time::timeout(
-            shared.options.stall,
-            transfer.store().remote().execute_get(conn.clone(), request),
-        )
-        .await;
+        let result = get(transfer, &conn, request, shared.options.stall).await;
         let outcome = match result {
-            Ok(Ok(stats)) => {
+            Ok(stats) => {
                 let count = segments.len();
                 let took = started.elapsed();
                 let each = took / count as u32;
@@ -476,8 +475,7 @@ async fn serve(
                 shared.wake();
                 continue;
             }
-            Ok(Err(e)) => classify(&e),
-            Err(_) => Outcome::Stalled,
+            Err(outcome) => outcome,
         };
         let mut state = shared.lock();
         for s in &mut state.segments[segments] {
@@ -486,6 +484,35 @@ async fn serve(
             }
         }
         return outcome;
+    }
+}
+
+/// Runs one range request. A provider that delivers nothing for `stall` has stalled; one
+/// that keeps sending has not, however long the run it was asked for takes.
+async fn get(
+    transfer: &Transfer,
+    conn: &iroh::endpoint::Connection,
+    request: GetRequest,
+    stall: Duration,
+) -> Result<Stats, Outcome> {
+    let progress = transfer
+        .store()
+        .remote()
+        .execute_get(conn.clone(), request)
+        .stream();
+    let mut progress = std::pin::pin!(progress);
+    loop {
+        match tokio::time::timeout(stall, progress.next()).await {
+            Err(_) => return Err(Outcome::Stalled),
+            Ok(Some(GetProgressItem::Progress(_))) => {}
+            Ok(Some(GetProgressItem::Done(stats))) => return Ok(stats),
+            Ok(Some(GetProgressItem::Error(e))) => return Err(classify(&e)),
+            Ok(None) => {
+                return Err(Outcome::Failed(
+                    "the request ended without a result".to_string(),
+                ));
+            }
+        }
     }
 }
 

@@ -475,7 +475,11 @@ async fn play(node: &Arc<Node>, track: &ContentHash) -> Option<Listen> {
             return None;
         }
     };
-    node.wait(session).await.ok()
+    let listen = node.wait(session).await.ok()?;
+    if let Ending::Failed(e) = &listen.ending {
+        warn!(%track, "a play failed: {e}");
+    }
+    Some(listen)
 }
 
 async fn wait_until<F: std::future::Future<Output = bool>>(

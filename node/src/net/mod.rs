@@ -279,7 +279,10 @@ impl Client {
         self.ask(|tx| Command::Disconnect(peer, tx)).await
     }
 
-    /// Announces in the DHT that this node provides `blob` (a track or a seek index).
+    /// Announces in the DHT that this node provides `blob` (a track or a seek index), and
+    /// answers once the announcement has been offered to the peers closest to its key (or
+    /// the query gave up; the record is kept and republished either way), so that a release
+    /// published is a release listeners can find.
     pub async fn provide(&self, blob: ContentHash) -> Result<(), Error> {
         self.ask(|tx| Command::Provide(blob, tx)).await?
     }
@@ -564,13 +567,8 @@ impl Network {
                 let _ = tx.send(());
             }
             Command::Provide(blob, tx) => {
-                let result = swarm
-                    .behaviour_mut()
-                    .kad
-                    .start_providing(kad::RecordKey::new(&wire::provider_key(&blob)))
-                    .map(|_| ())
-                    .map_err(Error::Provide);
-                let _ = tx.send(result);
+                self.providers
+                    .announce(swarm, kad::RecordKey::new(&wire::provider_key(&blob)), tx)
             }
             Command::StopProviding(blob, tx) => {
                 swarm
@@ -675,6 +673,11 @@ impl Network {
             })) if self.providers.owns(&id) => {
                 self.providers.on_progress(swarm, id, result, step.last)
             }
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
+                id,
+                result: kad::QueryResult::StartProviding(result),
+                ..
+            })) => self.providers.on_announced(id, result),
             SwarmEvent::Behaviour(BehaviourEvent::Receipts(event)) => {
                 self.receipts.on_sync(swarm, shared, event)
             }

@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 use libp2p::kad::{self, QueryId};
 use libp2p::{PeerId, Swarm, identify};
 use tokio::sync::oneshot;
+use tracing::debug;
 
-use super::Behaviour;
+use super::{Behaviour, Error};
 
 /// How long a lookup that found providers waits for their endpoints after the DHT query
 /// ended (the time to dial one and hear its identify).
@@ -41,9 +42,39 @@ struct Lookup {
 pub(super) struct Providers {
     endpoints: HashMap<PeerId, iroh::EndpointAddr>,
     lookups: HashMap<QueryId, Lookup>,
+    /// Announcements under way, and who waits for each.
+    announcing: HashMap<QueryId, oneshot::Sender<Result<(), Error>>>,
 }
 
 impl Providers {
+    /// Stores this node's provider record of `key` and offers it to the closest peers;
+    /// `tx` hears when that query ends.
+    pub(super) fn announce(
+        &mut self,
+        swarm: &mut Swarm<Behaviour>,
+        key: kad::RecordKey,
+        tx: oneshot::Sender<Result<(), Error>>,
+    ) {
+        match swarm.behaviour_mut().kad.start_providing(key) {
+            Ok(id) => {
+                self.announcing.insert(id, tx);
+            }
+            Err(e) => {
+                let _ = tx.send(Err(Error::Provide(e)));
+            }
+        }
+    }
+
+    /// An announcement's query ended.
+    pub(super) fn on_announced(&mut self, id: QueryId, result: kad::AddProviderResult) {
+        if let Err(e) = result {
+            debug!("a provider announcement reached no peer in time: {e}");
+        }
+        if let Some(tx) = self.announcing.remove(&id) {
+            let _ = tx.send(Ok(()));
+        }
+    }
+
     /// Starts a lookup of `key`'s providers.
     pub(super) fn look_up(
         &mut self,
