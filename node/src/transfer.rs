@@ -11,6 +11,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared};
 use iroh::endpoint::{Connection, QuicTransportConfig, RelayMode, presets};
 use iroh::protocol::Router;
 use iroh::{Endpoint, EndpointAddr, EndpointId, SecretKey};
@@ -36,12 +38,19 @@ pub struct Transfer {
     inner: Arc<Inner>,
 }
 
+/// A provider's connection, or the attempt to open it that callers share.
+#[derive(Debug)]
+enum Link {
+    Open(Connection),
+    Connecting(Shared<BoxFuture<'static, Result<Connection, String>>>),
+}
+
 #[derive(Debug)]
 struct Inner {
     router: Router,
     store: FsStore,
-    /// Open connections to providers, reused across fetches.
-    connections: Mutex<HashMap<EndpointId, Connection>>,
+    /// Connections to providers, reused across fetches.
+    connections: Mutex<HashMap<EndpointId, Link>>,
     scores: Mutex<Scores>,
 }
 
@@ -101,29 +110,56 @@ impl Transfer {
         &self.inner.store
     }
 
-    /// An open connection to `addr`, reused if there is one.
+    /// An open connection to `addr`, reused if there is one. Callers asking at once share
+    /// one attempt: a fetch's workers and its seek index ask together, and many handshakes
+    /// with one busy provider would only slow it down further.
     pub(crate) async fn connection(&self, addr: EndpointAddr) -> Result<Connection, Error> {
         let id = addr.id;
-        let open = self.lock_connections().get(&id).cloned();
-        if let Some(conn) = open.filter(|c| c.close_reason().is_none()) {
-            return Ok(conn);
+        let attempt = {
+            let mut links = self.lock_connections();
+            match links.get(&id) {
+                Some(Link::Open(conn)) if conn.close_reason().is_none() => {
+                    return Ok(conn.clone());
+                }
+                Some(Link::Connecting(attempt)) => attempt.clone(),
+                _ => {
+                    let endpoint = self.inner.router.endpoint().clone();
+                    // A task of its own, so that it goes on when the caller gives up.
+                    let task = tokio::spawn(async move {
+                        let connect = endpoint.connect(addr, iroh_blobs::ALPN);
+                        match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
+                            Ok(Ok(conn)) => Ok(conn),
+                            Ok(Err(e)) => Err(e.to_string()),
+                            Err(_) => Err(format!("no answer within {CONNECT_TIMEOUT:?}")),
+                        }
+                    });
+                    let attempt = async move {
+                        task.await
+                            .unwrap_or_else(|e| Err(format!("the connecting task failed: {e}")))
+                    }
+                    .boxed()
+                    .shared();
+                    links.insert(id, Link::Connecting(attempt.clone()));
+                    attempt
+                }
+            }
+        };
+        let result = attempt.clone().await;
+        let mut links = self.lock_connections();
+        // Unless a later attempt took its place meanwhile.
+        if matches!(links.get(&id), Some(Link::Connecting(a)) if a.ptr_eq(&attempt)) {
+            match &result {
+                Ok(conn) => links.insert(id, Link::Open(conn.clone())),
+                Err(_) => links.remove(&id),
+            };
         }
-        let connect = self.inner.router.endpoint().connect(addr, iroh_blobs::ALPN);
-        let conn = tokio::time::timeout(CONNECT_TIMEOUT, connect)
-            .await
-            .map_err(|_| Error::Blobs {
-                op: "connecting to a provider",
-                reason: format!("no answer within {CONNECT_TIMEOUT:?}"),
-            })?
-            .map_err(|e| Error::Blobs {
-                op: "connecting to a provider",
-                reason: e.to_string(),
-            })?;
-        self.lock_connections().insert(id, conn.clone());
-        Ok(conn)
+        result.map_err(|reason| Error::Blobs {
+            op: "connecting to a provider",
+            reason,
+        })
     }
 
-    fn lock_connections(&self) -> std::sync::MutexGuard<'_, HashMap<EndpointId, Connection>> {
+    fn lock_connections(&self) -> std::sync::MutexGuard<'_, HashMap<EndpointId, Link>> {
         self.inner
             .connections
             .lock()
@@ -237,8 +273,14 @@ impl Transfer {
     /// Stops serving and closes the endpoint and, with it, the library's blob store (the
     /// router's blobs protocol shuts it down): drop the library afterwards.
     pub async fn shutdown(&self) -> Result<(), Error> {
-        let connections: Vec<Connection> =
-            self.lock_connections().drain().map(|(_, c)| c).collect();
+        let connections: Vec<Connection> = self
+            .lock_connections()
+            .drain()
+            .filter_map(|(_, link)| match link {
+                Link::Open(conn) => Some(conn),
+                Link::Connecting(_) => None,
+            })
+            .collect();
         for c in connections {
             c.close(0u32.into(), b"bye");
         }

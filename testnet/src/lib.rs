@@ -149,6 +149,25 @@ pub struct Report {
     pub seed: u64,
     /// Wall time of the run, in seconds.
     pub elapsed_s: f64,
+    /// Wall time of each phase, in seconds.
+    pub phases_s: Phases,
+}
+
+/// Wall time of each phase of a run, in seconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Phases {
+    /// Starting the nodes.
+    pub start: f64,
+    /// Making the artists' music, importing and publishing it.
+    pub publish: f64,
+    /// Until every catalog lists every release.
+    pub catalogs: f64,
+    /// The plays.
+    pub plays: f64,
+    /// Until every node holds every receipt (or the wait ends).
+    pub receipts: f64,
+    /// Stopping the nodes.
+    pub shutdown: f64,
 }
 
 impl Report {
@@ -304,12 +323,16 @@ pub async fn run(
 ) -> Result<Report, Error> {
     let started = Instant::now();
     let net = Testnet::start(options, dir, progress).await?;
+    let start = started.elapsed().as_secs_f64();
     let result = tokio::select! {
         r = exercise(&net, options, dir, progress) => r,
         () = cancel => Err(Error::Cancelled),
     };
+    let stopping = Instant::now();
     net.shutdown().await;
     let mut report = result?;
+    report.phases_s.start = start;
+    report.phases_s.shutdown = stopping.elapsed().as_secs_f64();
     report.elapsed_s = started.elapsed().as_secs_f64();
     Ok(report)
 }
@@ -320,6 +343,13 @@ async fn exercise(
     dir: &Path,
     progress: &(dyn Fn(Phase) + Sync),
 ) -> Result<Report, Error> {
+    let mut phases = Phases::default();
+    let mut phase = Instant::now();
+    let mut lap = || {
+        std::mem::replace(&mut phase, Instant::now())
+            .elapsed()
+            .as_secs_f64()
+    };
     let mut rng = Rng::new(options.seed ^ 0x006d_7573_6963);
     let artist_keys: Vec<PublicKey> = net.nodes[..net.artists].iter().map(|n| n.key()).collect();
 
@@ -365,6 +395,8 @@ async fn exercise(
         progress(Phase::Published(i + 1));
     }
 
+    phases.publish = lap();
+
     // Every node hears of every release (gossip, or catch-up on connecting).
     let releases = net.artists;
     wait_until(
@@ -378,6 +410,7 @@ async fn exercise(
     )
     .await?;
     progress(Phase::CatalogsComplete);
+    phases.catalogs = lap();
 
     // Listeners play in waves: in each, every listener plays the next track of its queue, all
     // at once; popular tracks come up more often, so later waves find them in earlier
@@ -401,6 +434,8 @@ async fn exercise(
         listens.extend(futures::future::join_all(plays).await);
         progress(Phase::Played(listens.len()));
     }
+
+    phases.plays = lap();
 
     // The receipts spread to every node (gossip, then reconciliation).
     let receipts: Vec<SignedReceipt> = listens
@@ -429,6 +464,7 @@ async fn exercise(
         warn!("{e}");
     }
     progress(Phase::ReceiptsSettled);
+    phases.receipts = lap();
 
     let streamed: Vec<&Listen> = listens.iter().flatten().filter(|l| !l.local).collect();
     let mut bytes = Bytes::default();
@@ -461,6 +497,7 @@ async fn exercise(
         tracks: tracks.len(),
         seed: options.seed,
         elapsed_s: 0.0,
+        phases_s: phases,
     };
     info!(?report, "testnet run done");
     Ok(report)

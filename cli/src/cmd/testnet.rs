@@ -105,5 +105,10 @@ fn print_summary(r: &Report) {
         "receipts            {} signed, {} held by all {} nodes",
         r.receipts.signed, r.receipts.held_by_all_nodes, r.nodes
     );
+    let p = &r.phases_s;
+    println!(
+        "phases              start {:.1} s, publish {:.1} s, catalogs {:.1} s, plays {:.1} s, receipts {:.1} s, stop {:.1} s",
+        p.start, p.publish, p.catalogs, p.plays, p.receipts, p.shutdown
+    );
     println!("seed                {} ({:.1} s)", r.seed, r.elapsed_s);
 }

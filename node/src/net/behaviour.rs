@@ -18,6 +18,11 @@ pub const MAX_GOSSIP: usize = catalog::MAX_MANIFEST;
 /// network task bans it.
 pub(super) const GRAYLIST: f64 = -80.0;
 
+/// A connection no protocol needs (not a gossip mesh link, no request under way) closes after
+/// this long: DHT queries meet most of the network, and keeping every connection they open
+/// costs each node CPU and memory for every peer it ever met.
+const IDLE_CONNECTION: Duration = Duration::from_secs(30);
+
 /// Identify's agent string; ` iroh=<socket address>` follows when the node runs an endpoint.
 const AGENT: &str = concat!("9ten/", env!("CARGO_PKG_VERSION"));
 
@@ -162,7 +167,7 @@ pub(super) fn swarm(
             })
         })
         .map_err(|e| err(&e))?
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(3600)))
+        .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_CONNECTION))
         .build();
     Ok(swarm)
 }
