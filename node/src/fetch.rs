@@ -12,9 +12,10 @@
 //! to deliver (whichever arrives first counts).
 //!
 //! A provider that sends data failing verification is marked corrupt (and avoided by later
-//! fetches, see [`crate::transfer::Transfer`]); one that stalls for [`Options::stall`] or whose
-//! connection fails is dropped from this fetch; its segment goes back in the queue for the
-//! others. The [`FetchReader`] blocks until the bytes it is asked for are verified: nothing
+//! fetches, see [`crate::transfer::Transfer`]) and dropped from this fetch; one that stalls for
+//! [`Options::stall`] or whose connection fails is asked again after a pause, a few times
+//! ([`RETRIES`]), since under load the only provider is often merely slow. Its segments go
+//! back in the queue for the others meanwhile. The [`FetchReader`] blocks until the bytes it is asked for are verified: nothing
 //! unverified ever reaches the decoder.
 
 use std::collections::HashMap;
@@ -47,6 +48,11 @@ const PIPELINE: usize = 3;
 const FAST: Duration = Duration::from_millis(40);
 /// A request slower than this halves the next one.
 const SLOW: Duration = Duration::from_millis(400);
+/// Times a provider that stalled or failed (not one that sent corrupt data) is tried again,
+/// after [`RETRY_AFTER`], doubling: a busy provider is often the only one there is.
+const RETRIES: u32 = 3;
+/// The first pause before a retry.
+const RETRY_AFTER: Duration = Duration::from_millis(250);
 
 /// How a fetch behaves.
 #[derive(Clone, Copy, Debug)]
@@ -129,9 +135,19 @@ struct State {
     position: usize,
     /// Where the reader's last read ended (waits there are underruns).
     read_end: Option<u64>,
-    providers: Vec<Served>,
+    providers: Vec<Provider>,
     underruns: u32,
     closed: bool,
+}
+
+/// A provider in a fetch.
+#[derive(Debug)]
+struct Provider {
+    served: Served,
+    /// Attempts so far: a failing worker moves it on, and so stops its siblings.
+    attempt: u32,
+    /// Being asked, or waiting to be asked again.
+    active: bool,
 }
 
 impl State {
@@ -140,14 +156,14 @@ impl State {
     }
 
     fn failure(&self) -> Option<String> {
-        let any_left = self.providers.iter().any(|p| p.outcome == Outcome::Serving);
+        let any_left = self.providers.iter().any(|p| p.active);
         (!any_left && !self.done()).then(|| {
             if self.providers.is_empty() {
                 return "no providers were found".to_string();
             }
             self.providers
                 .iter()
-                .map(|p| format!("{}: {:?}", p.id.fmt_short(), p.outcome))
+                .map(|p| format!("{}: {:?}", p.served.id.fmt_short(), p.served.outcome))
                 .collect::<Vec<_>>()
                 .join("; ")
         })
@@ -318,25 +334,27 @@ impl Fetch {
     pub fn add_provider(&self, addr: iroh::EndpointAddr) {
         let index = {
             let mut state = self.shared.lock();
-            if state.providers.iter().any(|p| p.id == addr.id) {
+            if state.providers.iter().any(|p| p.served.id == addr.id) {
                 return;
             }
-            state.providers.push(Served {
-                id: addr.id,
-                bytes: 0,
-                segments: 0,
-                outcome: Outcome::Serving,
+            state.providers.push(Provider {
+                served: Served {
+                    id: addr.id,
+                    bytes: 0,
+                    segments: 0,
+                    outcome: Outcome::Serving,
+                },
+                attempt: 0,
+                active: true,
             });
             state.providers.len() - 1
         };
-        for _ in 0..PIPELINE {
-            tokio::spawn(worker(
-                self.shared.clone(),
-                self.transfer.clone(),
-                addr.clone(),
-                index,
-            ));
-        }
+        tokio::spawn(provider(
+            self.shared.clone(),
+            self.transfer.clone(),
+            addr,
+            index,
+        ));
     }
 
     /// A blocking reader of the blob that waits for verified bytes; for the decoder's thread.
@@ -379,45 +397,62 @@ impl Fetch {
 
     fn report_of(&self, state: &State) -> Report {
         Report {
-            providers: state.providers.clone(),
+            providers: state.providers.iter().map(|p| p.served.clone()).collect(),
             underruns: state.underruns,
             complete: state.done(),
         }
     }
 }
 
-/// One provider's worker: one segment at a time until nothing is left or the provider fails.
-async fn worker(shared: Arc<Shared>, transfer: Transfer, addr: iroh::EndpointAddr, index: usize) {
+/// One provider's part in a fetch: [`PIPELINE`] workers asking it at once; when one fails,
+/// the others stop, and the provider is asked again later unless it sent corrupt data or
+/// has failed [`RETRIES`] times.
+async fn provider(shared: Arc<Shared>, transfer: Transfer, addr: iroh::EndpointAddr, index: usize) {
     let id = addr.id;
-    let outcome = serve(&shared, &transfer, addr, index).await;
-    if outcome != Outcome::Serving {
-        debug!(provider = %id.fmt_short(), blob = %shared.hash, ?outcome, "provider dropped");
+    let mut pause = RETRY_AFTER;
+    for attempt in 0..=RETRIES {
+        let workers =
+            (0..PIPELINE).map(|_| serve(&shared, &transfer, addr.clone(), index, attempt));
+        futures::future::join_all(workers).await;
+        let outcome = {
+            let state = shared.lock();
+            let p = &state.providers[index];
+            if p.attempt == attempt || state.closed || state.done() {
+                // No worker failed (the blob is in, or the fetch was dropped), or one did
+                // but nothing is left to ask for.
+                break;
+            }
+            p.served.outcome.clone()
+        };
+        debug!(provider = %id.fmt_short(), blob = %shared.hash, ?outcome, attempt, "provider dropped");
+        transfer.forget_connection(id);
         if outcome == Outcome::Corrupt {
             transfer.mark_corrupt(id);
+            break;
         }
-        transfer.forget_connection(id);
-    }
-    {
-        // The first of a provider's workers to fail decides its outcome.
-        let mut state = shared.lock();
-        let served = &mut state.providers[index];
-        if served.outcome == Outcome::Serving {
-            served.outcome = outcome;
+        if attempt < RETRIES {
+            tokio::time::sleep(pause).await;
+            pause *= 2;
         }
     }
+    shared.lock().providers[index].active = false;
     shared.wake();
 }
 
+/// One worker of attempt `attempt` at a provider: asks it for one run of segments at a time
+/// until nothing is left, the fetch closes, or the attempt ends (this worker or a sibling
+/// failed, and recorded how).
 async fn serve(
     shared: &Shared,
     transfer: &Transfer,
     addr: iroh::EndpointAddr,
     index: usize,
-) -> Outcome {
+    attempt: u32,
+) {
     let mut changed = shared.changed.subscribe();
     let conn = match transfer.connection(addr).await {
         Ok(c) => c,
-        Err(e) => return Outcome::Failed(e.to_string()),
+        Err(e) => return fail(shared, index, attempt, Outcome::Failed(e.to_string())),
     };
     let mut typical = Duration::ZERO;
     // Segments per request: one to start with (the first bytes come soonest), doubling while
@@ -426,13 +461,9 @@ async fn serve(
     loop {
         let picked = {
             let mut state = shared.lock();
-            if state.closed || state.done() {
-                return Outcome::Serving;
-            }
-            // Its other worker found the provider failing: stop asking it.
-            let outcome = &state.providers[index].outcome;
-            if *outcome != Outcome::Serving {
-                return outcome.clone();
+            // Done, cancelled, or a sibling found the provider failing: stop asking it.
+            if state.closed || state.done() || state.providers[index].attempt != attempt {
+                return;
             }
             state.pick(shared.window(), typical, most)
         };
@@ -468,9 +499,13 @@ async fn serve(
                 for s in &mut state.segments[segments] {
                     *s = Segment::Done;
                 }
-                let served = &mut state.providers[index];
-                served.bytes += stats.payload_bytes_read;
-                served.segments += count as u32;
+                let p = &mut state.providers[index];
+                p.served.bytes += stats.payload_bytes_read;
+                p.served.segments += count as u32;
+                if p.attempt == attempt {
+                    // Serving again after a failure.
+                    p.served.outcome = Outcome::Serving;
+                }
                 drop(state);
                 shared.wake();
                 continue;
@@ -483,8 +518,22 @@ async fn serve(
                 *s = Segment::Missing;
             }
         }
-        return outcome;
+        drop(state);
+        return fail(shared, index, attempt, outcome);
     }
+}
+
+/// Records how attempt `attempt` at provider `index` failed, unless a sibling worker did
+/// first; moving the attempt on stops the siblings.
+fn fail(shared: &Shared, index: usize, attempt: u32, outcome: Outcome) {
+    let mut state = shared.lock();
+    let p = &mut state.providers[index];
+    if p.attempt == attempt {
+        p.attempt += 1;
+        p.served.outcome = outcome;
+    }
+    drop(state);
+    shared.wake();
 }
 
 /// Runs one range request. A provider that delivers nothing for `stall` has stalled; one
