@@ -70,6 +70,11 @@ pub fn verify_record<T: Signed>(record: &T) -> bool {
 pub fn verify_all<T: Signed>(records: &[T]) -> Vec<bool> {
     let mut valid = vec![false; records.len()];
     let chunk = chunk_len(records.len());
+    if records.len() <= chunk {
+        // One batch: on this thread, without a trip through the pool.
+        verify_chunk(records, &mut valid);
+        return valid;
+    }
     valid
         .par_chunks_mut(chunk)
         .zip(records.par_chunks(chunk))

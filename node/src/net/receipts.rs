@@ -47,6 +47,9 @@ pub const MAX_FETCH: usize = 1024;
 pub const MAX_PER_LISTENER: u32 = 20_000;
 /// How far in the future (by this node's clock) a receipt may start: clocks differ a little.
 pub const FUTURE_SKEW_MS: u64 = 10 * 60 * 1000;
+/// A gossiped receipt this node holds already (it came by reconciliation first) is still
+/// forwarded if it started less than this long ago.
+pub const FORWARD_WITHIN_MS: u64 = 10 * 60 * 1000;
 /// Requests of one peer in work at a time; more are refused. An honest peer has at most
 /// three per month it reconciles (a frame and two fetches).
 pub const MAX_INBOUND: usize = 8;
@@ -65,6 +68,8 @@ const MAX_WANTED: usize = 16 * MAX_FETCH;
 const FETCHES_IN_FLIGHT: usize = 2;
 /// Gossip receipts verified in one batch.
 const VERIFY_BATCH: usize = 512;
+/// Gossip receipts up to this many are verified on the event loop (about 1 ms of work).
+const VERIFY_INLINE: usize = 16;
 /// Most ids remembered as refused (so reconciliation does not fetch them again and again).
 const MAX_REFUSED: usize = 100_000;
 
@@ -105,8 +110,7 @@ pub(super) enum Done {
     },
     /// A batch went to the store (or failed to).
     Stored {
-        receipts: Vec<SignedReceipt>,
-        via: Via,
+        parts: Vec<(Vec<SignedReceipt>, Via)>,
         result: Result<(), nineten_storage::Error>,
     },
     /// Gossip receipts verified: the valid ones, and a verdict for every message.
@@ -473,54 +477,86 @@ impl Receipts {
                 .get(&month)
                 .is_some_and(|s| s.contains(&item_of(&receipt)));
         if known {
-            shared.stats.duplicates += 1;
-            verdict(swarm, MessageAcceptance::Ignore);
-            return;
-        }
-        if !self.gossip.take(source, 1.0, Instant::now()) {
-            shared.stats.rate_limited += 1;
-            verdict(swarm, MessageAcceptance::Ignore);
-            return;
-        }
-        // Time and cap before the signature, so what would be refused is not forwarded.
-        let capped = self
-            .months
-            .get(&month)
-            .is_some_and(|s| s.of_listener(&receipt.receipt.listener) >= MAX_PER_LISTENER);
-        let future =
-            receipt.receipt.started_at_ms > self.clock.now_ms().saturating_add(FUTURE_SKEW_MS);
-        if capped || future {
-            shared.stats.refused += 1;
-            verdict(swarm, MessageAcceptance::Ignore);
-            return;
+            // Held, or being stored, since reconciliation brought it: this node never
+            // forwarded it. A fresh one goes on once its signature checks out (admission then
+            // drops it as a duplicate), or the peers downstream would wait for their own
+            // reconciliation. Gossipsub's seen cache lets each copy through once.
+            let fresh = receipt
+                .receipt
+                .started_at_ms
+                .saturating_add(FORWARD_WITHIN_MS)
+                >= self.clock.now_ms();
+            if !fresh {
+                shared.stats.duplicates += 1;
+                verdict(swarm, MessageAcceptance::Ignore);
+                return;
+            }
+        } else {
+            if !self.gossip.take(source, 1.0, Instant::now()) {
+                shared.stats.rate_limited += 1;
+                verdict(swarm, MessageAcceptance::Ignore);
+                return;
+            }
+            // Time and cap before the signature, so what would be refused is not forwarded.
+            let capped = self
+                .months
+                .get(&month)
+                .is_some_and(|s| s.of_listener(&receipt.receipt.listener) >= MAX_PER_LISTENER);
+            let future =
+                receipt.receipt.started_at_ms > self.clock.now_ms().saturating_add(FUTURE_SKEW_MS);
+            if capped || future {
+                shared.stats.refused += 1;
+                verdict(swarm, MessageAcceptance::Ignore);
+                return;
+            }
         }
         self.unverified.push((id, source, receipt));
         if !self.verifying || self.unverified.len() >= VERIFY_BATCH {
-            self.verify_gossip(shared);
+            self.verify_gossip(swarm, shared);
         }
     }
 
-    /// Verifies the waiting gossip receipts in a blocking task.
-    fn verify_gossip(&mut self, shared: &Shared) {
+    /// Verifies the waiting gossip receipts: a few right here (handing them to another
+    /// thread and back would cost more than checking them), more in a blocking task.
+    fn verify_gossip(&mut self, swarm: &mut Swarm<Behaviour>, shared: &mut Shared) {
         if self.unverified.is_empty() {
             return;
         }
-        self.verifying = true;
         let batch = std::mem::take(&mut self.unverified);
+        if batch.len() <= VERIFY_INLINE {
+            let (verdicts, good) = verified(batch);
+            return self.on_verified(swarm, shared, verdicts, good);
+        }
+        self.verifying = true;
         let done = shared.done.clone();
         tokio::task::spawn_blocking(move || {
-            let receipts: Vec<SignedReceipt> = batch.iter().map(|(_, _, r)| *r).collect();
-            let valid = verify_all(&receipts);
-            let mut good = Vec::new();
-            let mut verdicts = Vec::with_capacity(batch.len());
-            for ((id, peer, r), ok) in batch.into_iter().zip(valid) {
-                if ok {
-                    good.push(r);
-                }
-                verdicts.push((id, peer, ok));
-            }
+            let (verdicts, good) = verified(batch);
             let _ = done.send(super::Done::Receipts(Done::Verified { verdicts, good }));
         });
+    }
+
+    /// Gossip verdicts for verified receipts; the good ones go on to admission.
+    fn on_verified(
+        &mut self,
+        swarm: &mut Swarm<Behaviour>,
+        shared: &mut Shared,
+        verdicts: Vec<(MessageId, PeerId, bool)>,
+        good: Vec<SignedReceipt>,
+    ) {
+        for (id, peer, ok) in verdicts {
+            let verdict = if ok {
+                MessageAcceptance::Accept
+            } else {
+                shared.stats.rejected += 1;
+                MessageAcceptance::Reject
+            };
+            let _ = swarm
+                .behaviour_mut()
+                .gossipsub
+                .report_message_validation_result(&id, &peer, verdict);
+        }
+        self.admit(shared, good, Via::Gossip);
+        self.verify_gossip(swarm, shared);
     }
 
     /// Starts a reconciliation of every month with `peer` (unless one is under way).
@@ -582,27 +618,21 @@ impl Receipts {
                     .and_then(|set| self.on_loaded(swarm, month, set));
                 let _ = tx.send(served);
             }
-            Done::Stored {
-                receipts,
-                via,
-                result,
-            } => self.on_stored(swarm, shared, receipts, via, result),
+            Done::Stored { parts, result } => {
+                // The first part hears the store's error itself, the others what it said.
+                let failed = result.as_ref().err().map(ToString::to_string);
+                let mut first = Some(result);
+                for (receipts, via) in parts {
+                    let result = first.take().unwrap_or_else(|| match &failed {
+                        Some(e) => Err(nineten_storage::Error::Invalid(e.clone())),
+                        None => Ok(()),
+                    });
+                    self.on_stored(swarm, shared, receipts, via, result);
+                }
+            }
             Done::Verified { verdicts, good } => {
                 self.verifying = false;
-                for (id, peer, ok) in verdicts {
-                    let verdict = if ok {
-                        MessageAcceptance::Accept
-                    } else {
-                        shared.stats.rejected += 1;
-                        MessageAcceptance::Reject
-                    };
-                    let _ = swarm
-                        .behaviour_mut()
-                        .gossipsub
-                        .report_message_validation_result(&id, &peer, verdict);
-                }
-                self.admit(shared, good, Via::Gossip);
-                self.verify_gossip(shared);
+                self.on_verified(swarm, shared, verdicts, good);
             }
             Done::Answer {
                 peer,
@@ -1017,6 +1047,23 @@ fn remember(refused: &mut HashSet<[u8; 32]>, id: [u8; 32]) {
 }
 
 /// Payload bytes of a response, as counted in [`super::Stats::sync_bytes`].
+/// Gossip receipts checked: each message's verdict, and the receipts that verified.
+fn verified(
+    batch: Vec<(MessageId, PeerId, SignedReceipt)>,
+) -> (Vec<(MessageId, PeerId, bool)>, Vec<SignedReceipt>) {
+    let receipts: Vec<SignedReceipt> = batch.iter().map(|(_, _, r)| *r).collect();
+    let valid = verify_all(&receipts);
+    let mut good = Vec::new();
+    let mut verdicts = Vec::with_capacity(batch.len());
+    for ((id, peer, r), ok) in batch.into_iter().zip(valid) {
+        if ok {
+            good.push(r);
+        }
+        verdicts.push((id, peer, ok));
+    }
+    (verdicts, good)
+}
+
 fn payload_len(response: &Response) -> u64 {
     match response {
         Response::Reconcile(b) | Response::Receipts(b) => b.len() as u64,
@@ -1032,36 +1079,34 @@ fn spawn_writer(
 ) -> mpsc::Sender<(Vec<SignedReceipt>, Via)> {
     let (tx, mut rx) = mpsc::channel::<(Vec<SignedReceipt>, Via)>(1024);
     tokio::spawn(async move {
-        while let Some((mut batch, via)) = rx.recv().await {
-            // Batches of one kind only, so each is reported with how it came.
-            let mut later = None;
-            while batch.len() < 4096 {
-                match rx.try_recv() {
-                    Ok((more, v)) if v == via => batch.extend(more),
-                    Ok(other) => {
-                        later = Some(other);
-                        break;
-                    }
-                    Err(_) => break,
-                }
+        while let Some(first) = rx.recv().await {
+            // Whatever queued meanwhile goes in the same write (one flush), each part
+            // reported with how it came.
+            let mut count = first.0.len();
+            let mut parts = vec![first];
+            while count < 4096
+                && let Ok(more) = rx.try_recv()
+            {
+                count += more.0.len();
+                parts.push(more);
             }
-            for (batch, via) in std::iter::once((batch, via)).chain(later) {
-                let (store, batch) = (store.clone(), Arc::new(batch));
-                let writing = Arc::clone(&batch);
-                let result = tokio::task::spawn_blocking(move || store.put_receipts(&writing))
-                    .await
-                    .unwrap_or_else(|e| {
-                        Err(nineten_storage::Error::Invalid(format!(
-                            "the storage task failed: {e}"
-                        )))
-                    });
-                let receipts = Arc::try_unwrap(batch).unwrap_or_else(|b| b.to_vec());
-                let _ = done.send(super::Done::Receipts(Done::Stored {
-                    receipts,
-                    via,
-                    result,
-                }));
-            }
+            let (store, parts) = (store.clone(), Arc::new(parts));
+            let writing = Arc::clone(&parts);
+            let result = tokio::task::spawn_blocking(move || {
+                let all: Vec<SignedReceipt> = writing
+                    .iter()
+                    .flat_map(|(r, _)| r.iter().copied())
+                    .collect();
+                store.put_receipts(&all)
+            })
+            .await
+            .unwrap_or_else(|e| {
+                Err(nineten_storage::Error::Invalid(format!(
+                    "the storage task failed: {e}"
+                )))
+            });
+            let parts = Arc::try_unwrap(parts).unwrap_or_else(|p| p.to_vec());
+            let _ = done.send(super::Done::Receipts(Done::Stored { parts, result }));
         }
     });
     tx
