@@ -147,9 +147,9 @@ fn verify_chunk<T: Signed>(records: &[T], out: &mut [bool]) {
     // Bisect failed batches with an explicit stack of index ranges into `items`. A failed
     // batch says only that something in it is bad; bisection finds a few bad signatures in
     // few checks, but with many bad ones it would check every signature about log2(n) times.
-    // So batch checks may cost at most as much as checking the chunk one by one would
-    // (a batch costs about half that per signature); past that budget, what is left is
-    // checked one by one, and a chunk never costs more than about twice the plain checks.
+    // So batch checks may cover at most as many signatures as the chunk holds (a batch costs
+    // less per signature than a single check); past that budget, what is left is checked one
+    // by one, and a chunk never costs more than about twice checking it one by one.
     let mut budget = items.len();
     let mut pending = Vec::new();
     pending.push(0..items.len());
@@ -158,13 +158,13 @@ fn verify_chunk<T: Signed>(records: &[T], out: &mut [bool]) {
         if part.is_empty() {
             continue;
         }
-        if part.len() < SINGLE_BELOW || budget < part.len() / 2 {
+        if part.len() < SINGLE_BELOW || budget < part.len() {
             for (i, item) in part {
                 out[*i] = item.clone().verify_single().is_ok();
             }
             continue;
         }
-        budget -= part.len() / 2;
+        budget -= part.len();
         let mut verifier = batch::Verifier::new();
         for (_, item) in part {
             verifier.queue(item.clone());
