@@ -434,3 +434,56 @@ async fn a_provider_killed_mid_stream_leaves_no_gap() {
         t.shutdown().await.unwrap();
     }
 }
+
+/// The only provider is down when the fetch starts: its first attempt fails, and the fetch
+/// asks it again (after a pause) instead of giving up; it comes up and serves the whole track.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_only_provider_is_asked_again_after_it_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let prepared = release(dir.path(), 4.0, 128_000);
+    let track = prepared.tracks[0].track.clone();
+    let provider_lib = Library::open(&DataDir::new(Some(dir.path().join("late"))))
+        .await
+        .unwrap();
+    provider_lib.add_release(&prepared).await.unwrap();
+    // The provider's address, before anything listens there.
+    let port = std::net::UdpSocket::bind(LOOPBACK)
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let bind: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let seed = [41u8; 32];
+    let late =
+        iroh::EndpointAddr::new(iroh::SecretKey::from_bytes(&seed).public()).with_ip_addr(bind);
+    let (lib, me) = node(dir.path(), "listener", 42).await;
+    lib.add_manifest(&prepared.manifest).unwrap();
+
+    let hash = iroh_blobs::Hash::from(track.hash.0);
+    let fetch = Fetch::start(&me, hash, track.size, vec![late], fetch::Options::default()).await;
+    // Its first attempt fails (nothing answers there)...
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !matches!(fetch.report().providers[0].outcome, Outcome::Failed(_)) {
+        assert!(Instant::now() < deadline, "{:?}", fetch.report());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // ...then it comes up, and the fetch still completes from it.
+    let provider = Transfer::start(&seed, bind, &provider_lib).await.unwrap();
+    let report = tokio::time::timeout(DEADLINE, fetch.finished())
+        .await
+        .expect("the fetch ends")
+        .expect("the provider, asked again, served the track");
+    assert!(report.complete);
+    let served = &report.providers[0];
+    assert_eq!(
+        served.outcome,
+        Outcome::Serving,
+        "serving again after it failed"
+    );
+    assert!(served.bytes >= track.size, "{served:?}");
+    assert!(lib.has_blob(&track.hash).await.unwrap());
+    drop(fetch);
+    for t in [provider, me] {
+        t.shutdown().await.unwrap();
+    }
+}
