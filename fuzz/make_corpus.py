@@ -9,6 +9,7 @@ is committed: run this only to change the seeds.
 
     apt-get install -y ffmpeg b3sum && python3 fuzz/make_corpus.py
 """
+import hashlib
 import importlib.util
 import json
 import pathlib
@@ -158,19 +159,83 @@ def cbor(value):
     return cbor_head(5, len(value)) + b"".join(cbor(k) + cbor(v) for k, v in value.items())
 
 
-def key(n):
-    """The fuzz crate's `key(n)`: n in the first 4 bytes, BLAKE3 of them as the id."""
-    return u(n, 4) + bytes(36) + blake3(u(n, 4))
+# --- receipt sync: negentropy v1 frames (protocol byte 0x61) --------------------------------------
+# The fuzz crate's `item_set()`: 600 items, timestamps T0 + n * 60,000 ms, ids BLAKE3 of n as four
+# big-endian bytes. Frames built against it, with real fingerprints, make the node answer with
+# deeper rounds (matching ranges skipped, differing ones split or listed), not only refusals.
+T0 = 1_790_000_000_000
+ITEMS = [(T0 + n * 60_000, blake3(u(n, 4))) for n in range(600)]
+SYNC_MONTH = "2026-09"  # T0 is in September 2026
 
 
-SET = [key(n) for n in range(600)]
+def varint(n):
+    """Negentropy's varint: big-endian base-128, high bit set on every byte but the last."""
+    out = [n & 0x7F]
+    n >>= 7
+    while n:
+        out.append(0x80 | (n & 0x7F))
+        n >>= 7
+    return bytes(reversed(out))
 
 
-def summary(lower, upper, keys):
-    fingerprint = bytearray(32)
-    for k in keys:
-        fingerprint = bytearray(a ^ b for a, b in zip(fingerprint, k[40:]))
-    return {"lower": lower, "upper": upper, "count": len(keys), "fingerprint": list(fingerprint)}
+def fingerprint(items):
+    total = sum(int.from_bytes(i, "little") for _, i in items) % 2**256
+    return hashlib.sha256(total.to_bytes(32, "little") + varint(len(items))).digest()[:16]
+
+
+class Frame:
+    """One message: ranges in order, each upper bound delta-encoded from the previous one."""
+
+    def __init__(self):
+        self.out = bytearray([0x61])
+        self.last = 0
+
+    def _bound(self, timestamp, prefix):
+        if timestamp is None:  # infinity
+            self.out += varint(0)
+        else:
+            self.out += varint(timestamp - self.last + 1)
+            self.last = timestamp
+        self.out += varint(len(prefix)) + prefix
+
+    def skip(self, upper, prefix=b""):
+        self._bound(upper, prefix)
+        self.out += varint(0)
+        return self
+
+    def fingerprint(self, upper, items, prefix=b""):
+        self._bound(upper, prefix)
+        self.out += varint(1) + fingerprint(items)
+        return self
+
+    def ids(self, upper, ids, prefix=b""):
+        self._bound(upper, prefix)
+        self.out += varint(2) + varint(len(ids)) + b"".join(ids)
+        return self
+
+
+def sync_frames():
+    half = len(ITEMS) // 2
+    many = Frame()
+    for k in range(0, len(ITEMS), 50):
+        t, i = ITEMS[min(k + 50, len(ITEMS) - 1)]
+        many.fingerprint(t, ITEMS[k:k + 50], prefix=i[:4])
+    return {
+        # What `initiate` sends: one fingerprint over everything.
+        "whole": Frame().fingerprint(None, ITEMS),
+        # The set but one item: the range differs.
+        "one_missing": Frame().fingerprint(None, ITEMS[1:]),
+        # Two halves, the first equal: one skipped, the other split.
+        "halves": Frame().fingerprint(ITEMS[half][0], ITEMS[:half])
+        .fingerprint(None, ITEMS[half + 1:]),
+        # Ids listed outright, one the set lacks.
+        "ids": Frame().ids(ITEMS[half][0], [i for _, i in ITEMS[:20]] + [blake3(b"not in it")])
+        .skip(None),
+        # Twelve ranges, bounds with id prefixes.
+        "many": many.skip(None),
+        # Nothing on the other side.
+        "empty": Frame().ids(None, []),
+    }
 
 
 def main():
@@ -226,29 +291,17 @@ def main():
         "control_file.json": '{"addr":"127.0.0.1:4711","token":"' + "0f" * 32 + '"}',
     })
 
-    whole = summary(bytes(72), None, SET)
-    empty = summary(bytes(72), None, [])
+    frames = {name: bytes(f.out) for name, f in sync_frames().items()}
     seeds("sync_request", {
-        "ranges_equal": cbor({"Ranges": {"month": "2026-10", "ranges": [whole]}}),
-        "ranges_empty": cbor({"Ranges": {"month": "2026-10", "ranges": [empty]}}),
-        "ranges_split": cbor({"Ranges": {"month": "2026-10", "ranges": [
-            summary(bytes(72), SET[300], []), summary(SET[300], None, SET[300:310])]}}),
-        "fetch": cbor({"Fetch": SET[1] + SET[2]}),
-        "push": cbor({"Push": receipts[0] + receipts[1]}),
-        "catalog_ids": cbor({"CatalogIds": None}),
-        "catalog_after": cbor({"CatalogIds": blake3(one_bin).hex()}),
-        "manifests": cbor({"Manifests": [blake3(one_bin).hex()]}),
-        "listener": cbor({"ListenerReceipts": {"listener": listener, "after": 7}}),
+        **{f"reconcile_{name}": cbor({"Reconcile": {"month": SYNC_MONTH, "frame": frame}})
+           for name, frame in frames.items()},
+        "reconcile_bad_month": cbor({"Reconcile": {"month": "2026-13", "frame": frames["whole"]}}),
+        "fetch": cbor({"Fetch": b"".join(i for _, i in ITEMS[:8])}),
     })
     seeds("sync_response", {
-        "keys": cbor({"Ranges": [{"Keys": {"lower": bytes(72), "upper": SET[5],
-                                           "keys": b"".join(SET[:3]) + key(9999)}}]}),
-        "split": cbor({"Ranges": [{"Split": [summary(bytes(72), SET[100], []),
-                                             summary(SET[100], None, SET[100:])]}]}),
-        "receipts": cbor({"Receipts": receipts[0] + receipts[2]}),
-        "ack": cbor("Ack"),
-        "catalog_ids": cbor({"CatalogIds": [blake3(one_bin).hex()]}),
-        "manifests": cbor({"Manifests": [one_bin, two_bin]}),
+        **{f"reconcile_{name}": cbor({"Reconcile": frame}) for name, frame in frames.items()},
+        "receipts": cbor({"Receipts": b"".join(receipts[:4])}),
+        "refused": cbor("Refused"),
     })
     seeds("gossip", {"manifest": b"\x00" + one_bin, "receipt": b"\x01" + receipts[0]})
 
