@@ -389,7 +389,10 @@ impl Node {
             fetch: config.fetch,
             player: Mutex::new(Player::default()),
         });
-        node.announce().await;
+        // In the background: each announcement waits for its DHT query, and a node holding
+        // thousands of tracks must not wait for them all before it starts.
+        let announcing = node.clone();
+        tokio::spawn(async move { announcing.announce().await });
         // Into a new month: serve its receipts' topic as soon as it starts.
         let weak = Arc::downgrade(&node);
         tokio::spawn(async move {
