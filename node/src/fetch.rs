@@ -15,7 +15,10 @@
 //! fetches, see [`crate::transfer::Transfer`]) and dropped from this fetch; one that stalls for
 //! [`Options::stall`] or whose connection fails is asked again after a pause, a few times
 //! ([`RETRIES`]), since under load the only provider is often merely slow. Its segments go
-//! back in the queue for the others meanwhile. The [`FetchReader`] blocks until the bytes it is asked for are verified: nothing
+//! back in the queue for the others meanwhile. A provider that is the only one serving
+//! gets more patience: each retry waits twice as long for bytes (2, 4, 8 and 16 s by default),
+//! and after a stall it keeps its connection: a provider swamped by a crowd of new listeners is slow for all of them, and
+//! dropping them all after the same short wait, each to reconnect, only adds to its load. The [`FetchReader`] blocks until the bytes it is asked for are verified: nothing
 //! unverified ever reaches the decoder.
 
 use std::collections::HashMap;
@@ -60,8 +63,8 @@ pub struct Options {
     /// How far ahead of the read position to fetch, in bytes (segments before the position
     /// are filled in once everything after it is in).
     pub window: u64,
-    /// A request that delivers nothing for this long counts as a stall: the provider is
-    /// dropped from this fetch and its segments asked of another.
+    /// A request that delivers nothing for this long counts as a stall: its segments are
+    /// asked of another provider (a provider serving alone gets twice as long at each retry).
     pub stall: Duration,
 }
 
@@ -153,6 +156,16 @@ struct Provider {
 impl State {
     fn done(&self) -> bool {
         self.segments.iter().all(|s| *s == Segment::Done)
+    }
+
+    /// Whether provider `index` is the only one serving (no other is in the fetch and not
+    /// failing).
+    fn alone(&self, index: usize) -> bool {
+        !self
+            .providers
+            .iter()
+            .enumerate()
+            .any(|(i, p)| i != index && p.active && p.served.outcome == Outcome::Serving)
     }
 
     fn failure(&self) -> Option<String> {
@@ -425,10 +438,15 @@ async fn provider(shared: Arc<Shared>, transfer: Transfer, addr: iroh::EndpointA
             p.served.outcome.clone()
         };
         debug!(provider = %id.fmt_short(), blob = %shared.hash, ?outcome, attempt, "provider dropped");
-        transfer.forget_connection(id);
-        if outcome == Outcome::Corrupt {
-            transfer.mark_corrupt(id);
-            break;
+        match outcome {
+            Outcome::Corrupt => {
+                transfer.forget_connection(id);
+                transfer.mark_corrupt(id);
+                break;
+            }
+            // Alone, it is slow rather than gone (QUIC closes a silent connection).
+            Outcome::Stalled if shared.lock().alone(index) => {}
+            _ => transfer.forget_connection(id),
         }
         if attempt < RETRIES {
             tokio::time::sleep(pause).await;
@@ -476,7 +494,12 @@ async fn serve(
         let range = shared.range(segments.start).start..shared.range(segments.end - 1).end;
         let request = GetRequest::blob_ranges(shared.hash, ChunkRanges::bytes(range));
         let started = Instant::now();
-        let result = get(transfer, &conn, request, shared.options.stall).await;
+        let stall = if shared.lock().alone(index) {
+            shared.options.stall * 2u32.pow(attempt)
+        } else {
+            shared.options.stall
+        };
+        let result = get(transfer, &conn, request, stall).await;
         let outcome = match result {
             Ok(stats) => {
                 let count = segments.len();

@@ -18,9 +18,8 @@ pub const MAX_GOSSIP: usize = catalog::MAX_MANIFEST;
 /// network task bans it.
 pub(super) const GRAYLIST: f64 = -80.0;
 
-/// A connection no protocol needs (not a gossip mesh link, no request under way) closes after
-/// this long: DHT queries meet most of the network, and keeping every connection they open
-/// costs each node CPU and memory for every peer it ever met.
+/// A connection with no stream open closes after this long. Gossipsub's streams keep most
+/// connections open past it: `peers` closes those the node does not need.
 const IDLE_CONNECTION: Duration = Duration::from_secs(30);
 
 /// Identify's agent string; ` iroh=<socket address>` follows when the node runs an endpoint.

@@ -10,6 +10,7 @@
 //! - [`holders`]: a listener's receipts gathered from peers (`/9ten/listener-receipts/1.0.0`);
 //! - [`dht`]: Kademlia's store, with separate room for our records and others';
 //! - [`limits`]: per-peer budgets and the faults that get a peer banned;
+//! - [`peers`]: which connections the node keeps;
 //! - [`behaviour`]: the composed behaviour and the swarm's configuration.
 //!
 //! Kademlia runs on `/9ten/kad/1.0.0` in server mode; identify on libp2p's `/ipfs/id/1.0.0`
@@ -24,6 +25,7 @@ pub mod catalog;
 pub mod dht;
 pub mod holders;
 pub mod limits;
+mod peers;
 pub mod providers;
 pub mod receipts;
 mod set;
@@ -380,6 +382,7 @@ pub struct Network {
     catalog: catalog::Catalog,
     providers: providers::Providers,
     holders: holders::Holders,
+    peers: peers::Peers,
     sync_interval: Duration,
     /// A pseudo-random peer picker for periodic syncs.
     turn: usize,
@@ -429,6 +432,7 @@ pub fn new(seed: &[u8; 32], config: Config, store: Store) -> Result<(Client, Net
             catalog,
             providers: providers::Providers::default(),
             holders: holders::Holders::default(),
+            peers: peers::Peers::default(),
             sync_interval: config.sync_interval,
             turn: 0,
         },
@@ -499,6 +503,20 @@ impl Network {
         self.providers.tick(now);
         for peer in self.shared.conduct.expire(now) {
             self.swarm.behaviour_mut().blocked.unblock_peer(peer);
+        }
+        let mesh = self
+            .swarm
+            .behaviour()
+            .gossipsub
+            .all_mesh_peers()
+            .copied()
+            .collect();
+        let idle = self
+            .peers
+            .to_close(self.swarm.connected_peers().copied(), &mesh, now);
+        for peer in idle {
+            debug!(%peer, "closing an idle connection");
+            let _ = self.swarm.disconnect_peer_id(peer);
         }
         // Peers that gossip invalid messages fall below the graylist: ban them.
         let graylisted: Vec<PeerId> = self
@@ -682,9 +700,11 @@ impl Network {
                 self.receipts.on_sync(swarm, shared, event)
             }
             SwarmEvent::Behaviour(BehaviourEvent::Catalog(event)) => {
+                self.peers.used(peer_of(&event), Instant::now());
                 self.catalog.on_event(swarm, shared, event)
             }
             SwarmEvent::Behaviour(BehaviourEvent::Holders(event)) => {
+                self.peers.used(peer_of(&event), Instant::now());
                 self.holders.on_event(swarm, shared, event)
             }
             SwarmEvent::ConnectionEstablished {
@@ -692,6 +712,7 @@ impl Network {
                 num_established,
                 ..
             } if num_established.get() == 1 => {
+                self.peers.used(peer_id, Instant::now());
                 self.receipts.sync_with(shared, peer_id);
                 self.catalog.catch_up(swarm, peer_id);
             }
@@ -703,6 +724,7 @@ impl Network {
                 self.receipts.on_disconnected(&peer_id);
                 self.catalog.on_disconnected(&peer_id);
                 self.providers.on_disconnected(&peer_id);
+                self.peers.on_disconnected(&peer_id);
                 debug!(%peer_id, "peer left");
             }
             _ => {}
@@ -718,5 +740,16 @@ impl Network {
         self.turn = self.turn.wrapping_add(1);
         let peer = peers[self.turn.wrapping_mul(7919) % peers.len()];
         self.receipts.sync_with(&self.shared, peer);
+    }
+}
+
+/// The peer a request-response event is about.
+fn peer_of<Req, Resp>(event: &libp2p::request_response::Event<Req, Resp>) -> PeerId {
+    use libp2p::request_response::Event as E;
+    match event {
+        E::Message { peer, .. }
+        | E::OutboundFailure { peer, .. }
+        | E::InboundFailure { peer, .. }
+        | E::ResponseSent { peer, .. } => *peer,
     }
 }
