@@ -102,7 +102,7 @@ pub(crate) enum Command {
 #[derive(Args, Debug)]
 pub(crate) struct TestnetArgs {
     /// Nodes in the network.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(2..=200))]
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(2..=1000))]
     pub(crate) nodes: u16,
     /// Plays in total, spread over the listeners' nodes.
     #[arg(long, default_value_t = 40)]

@@ -16,8 +16,10 @@ use clap::Parser;
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     // iroh's QUIC warns of every stale address-validation token a peer presents: harmless
-    // (the handshake falls back to a retry) and, in a testnet, hundreds of lines.
-    let default = "warn,noq_proto::bloom_token_log=error";
+    // (the handshake falls back to a retry) and, in a testnet, hundreds of lines. yamux warns
+    // when it closes a connection its peer closed at the same moment (nodes close the
+    // connections they do not need, and both ends may do it at once): harmless too.
+    let default = "warn,noq_proto::bloom_token_log=error,yamux::connection=error";
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("NINETEN_LOG")

@@ -38,7 +38,7 @@ use tokio::sync::watch;
 use tracing::debug;
 
 use crate::library::StreamReader;
-use crate::transfer::Transfer;
+use crate::transfer::{CONNECT_TIMEOUT, Transfer};
 
 /// Bytes of a segment: the unit of scheduling.
 pub const SEGMENT: u64 = 64 * 1024;
@@ -468,7 +468,15 @@ async fn serve(
     attempt: u32,
 ) {
     let mut changed = shared.changed.subscribe();
-    let conn = match transfer.connection(addr).await {
+    // Alone, a provider gets more patience at each attempt.
+    let patience = |base: Duration| {
+        if shared.lock().alone(index) {
+            base * 2u32.pow(attempt)
+        } else {
+            base
+        }
+    };
+    let conn = match transfer.connection(addr, patience(CONNECT_TIMEOUT)).await {
         Ok(c) => c,
         Err(e) => return fail(shared, index, attempt, Outcome::Failed(e.to_string())),
     };
@@ -494,12 +502,7 @@ async fn serve(
         let range = shared.range(segments.start).start..shared.range(segments.end - 1).end;
         let request = GetRequest::blob_ranges(shared.hash, ChunkRanges::bytes(range));
         let started = Instant::now();
-        let stall = if shared.lock().alone(index) {
-            shared.options.stall * 2u32.pow(attempt)
-        } else {
-            shared.options.stall
-        };
-        let result = get(transfer, &conn, request, stall).await;
+        let result = get(transfer, &conn, request, patience(shared.options.stall)).await;
         let outcome = match result {
             Ok(stats) => {
                 let count = segments.len();

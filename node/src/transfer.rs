@@ -29,8 +29,11 @@ use crate::library::Library;
 /// must not stall a fetch for QUIC's default 30 s).
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// How long a provider has to answer a connection attempt.
+/// How long a provider has to answer a first connection attempt (retries wait longer).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Rounds over the providers of a small blob before [`Transfer::fetch`] gives up.
+pub const INDEX_ROUNDS: u32 = 3;
 
 /// The node's iroh endpoint, serving its blobs; cheap to clone.
 #[derive(Clone, Debug)]
@@ -110,10 +113,15 @@ impl Transfer {
         &self.inner.store
     }
 
-    /// An open connection to `addr`, reused if there is one. Callers asking at once share
-    /// one attempt: a fetch's workers and its seek index ask together, and many handshakes
-    /// with one busy provider would only slow it down further.
-    pub(crate) async fn connection(&self, addr: EndpointAddr) -> Result<Connection, Error> {
+    /// An open connection to `addr`, reused if there is one; a new attempt gets `patience`
+    /// to succeed. Callers asking at once share one attempt: a fetch's workers and its seek
+    /// index ask together, and many handshakes with one busy provider would only slow it down
+    /// further.
+    pub(crate) async fn connection(
+        &self,
+        addr: EndpointAddr,
+        patience: Duration,
+    ) -> Result<Connection, Error> {
         let id = addr.id;
         let attempt = {
             let mut links = self.lock_connections();
@@ -127,10 +135,10 @@ impl Transfer {
                     // A task of its own, so that it goes on when the caller gives up.
                     let task = tokio::spawn(async move {
                         let connect = endpoint.connect(addr, iroh_blobs::ALPN);
-                        match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
+                        match tokio::time::timeout(patience, connect).await {
                             Ok(Ok(conn)) => Ok(conn),
                             Ok(Err(e)) => Err(e.to_string()),
-                            Err(_) => Err(format!("no answer within {CONNECT_TIMEOUT:?}")),
+                            Err(_) => Err(format!("no answer within {patience:?}")),
                         }
                     });
                     let attempt = async move {
@@ -208,9 +216,11 @@ impl Transfer {
 
     /// Fetches a whole small blob (a seek index) of at most `cap` bytes from the first of
     /// `providers` that delivers it within `deadline`, verified; a provider that fails, stalls
-    /// or sends bad data is left for the next. Only the first `cap` bytes are ever asked for,
-    /// so a blob larger than that is an error, whoever serves it. What the store holds
-    /// already is not asked for.
+    /// or sends bad data is left for the next. When every provider has failed, those that did
+    /// not send bad data are asked again, up to [`INDEX_ROUNDS`] rounds in all, each with
+    /// twice the deadline of the last: the only provider of a track a crowd just found is busy,
+    /// not gone. Only the first `cap` bytes are ever asked for, so a blob larger than that is
+    /// an error, whoever serves it. What the store holds already is not asked for.
     pub async fn fetch(
         &self,
         providers: &[EndpointAddr],
@@ -220,12 +230,22 @@ impl Transfer {
     ) -> Result<u64, Error> {
         let hash = iroh_blobs::Hash::from(blob.0);
         let mut reasons = Vec::new();
-        for p in self.rank(providers.to_vec()) {
+        let ranked = self.rank(providers.to_vec());
+        let rounds: Vec<(u32, Duration, EndpointAddr)> = (0..INDEX_ROUNDS)
+            .flat_map(|round| {
+                let deadline = deadline * 2u32.pow(round);
+                ranked.iter().map(move |p| (round, deadline, p.clone()))
+            })
+            .collect();
+        for (round, deadline, p) in rounds {
             let id = p.id;
+            if self.is_corrupt(&id) {
+                continue;
+            }
             let request = GetRequest::blob_ranges(hash, ChunkRanges::bytes(0..cap));
             let result = match tokio::time::timeout(deadline, async {
                 let conn = self
-                    .connection(p)
+                    .connection(p, CONNECT_TIMEOUT * 2u32.pow(round))
                     .await
                     .map_err(|e| Outcome::Failed(e.to_string()))?;
                 self.inner

@@ -60,10 +60,7 @@ impl Store {
         };
         fs::create_dir_all(dir).map_err(io)?;
         fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io)?;
-        let db = sled::Config::new()
-            .path(dir)
-            .open()
-            .map_err(Error::db("opening the database"))?;
+        let db = open_db(dir).map_err(Error::db("opening the database"))?;
         let store = Self { db };
         store.check_schema()?;
         store.build_receipt_id_index()?;
@@ -543,5 +540,23 @@ fn corrupt(key: &[u8], source: FieldError) -> Error {
     Error::Corrupt {
         key: key.iter().map(|b| format!("{b:02x}")).collect(),
         source,
+    }
+}
+
+/// Opens the sled database in `dir`. sled releases its file lock when its flusher thread
+/// ends, a moment after the last handle is dropped, so a store closed and reopened at once
+/// (a node restarting in the same process) may find it still held: wait up to 2 s for it.
+fn open_db(dir: &Path) -> sled::Result<sled::Db> {
+    let mut waits = 40;
+    loop {
+        match sled::Config::new().path(dir).open() {
+            Err(sled::Error::Io(e))
+                if waits > 0 && e.to_string().contains("could not acquire lock") =>
+            {
+                waits -= 1;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            result => return result,
+        }
     }
 }
