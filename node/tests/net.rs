@@ -1,6 +1,7 @@
 //! Real libp2p nodes on 127.0.0.1, each with its own store on disk: receipts reach every node
 //! by gossip, a healed partition and a node far behind converge by reconciliation, a
-//! listener's monthly cap holds, and bad gossip is refused without harming anyone.
+//! listener's monthly cap holds, bad gossip is refused without harming anyone, and a node
+//! closes the connections it does not need.
 
 use std::time::Duration;
 
@@ -262,4 +263,36 @@ async fn receipts_from_the_future_are_refused() {
     )
     .await;
     assert!(!nodes[1].store.has_receipt(&future).unwrap());
+}
+
+/// Gossipsub's open streams keep every connection alive (rust-libp2p#5190): without the
+/// node's own keeper, a node that 21 peers dialled stays connected to all 21 for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_closes_the_connections_it_does_not_need() {
+    let nodes = start(22).await;
+    for i in 1..22 {
+        connect(&nodes, i, 0).await;
+    }
+    let hub = &nodes[0].client;
+    eventually(
+        "the hub has all 21 peers",
+        Duration::from_secs(10),
+        || async { hub.peers().await.unwrap().len() == 21 },
+    )
+    .await;
+    // Beyond 16, connections that are no mesh link and carry no request close after 30 s.
+    eventually(
+        "the hub keeps at most 16 connections",
+        Duration::from_secs(60),
+        || async { hub.peers().await.unwrap().len() <= 16 },
+    )
+    .await;
+    assert!(
+        hub.mesh_peers(october()).await.unwrap() > 0,
+        "mesh links are kept"
+    );
+    // Nobody is cut off: a receipt from the last node still reaches every node.
+    nodes[21].client.publish(receipt(7, 1)).await.unwrap();
+    let all: Vec<&TestNode> = nodes.iter().collect();
+    converge(&all, 1, Duration::from_secs(20)).await;
 }
