@@ -7,10 +7,13 @@
 
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use iroh_blobs::Hash;
 use iroh_blobs::api::blobs::BlobReader;
+use iroh_blobs::store::ProtectOutcome;
 use iroh_blobs::store::fs::FsStore;
 use nineten_protocol::key::ContentHash;
 use nineten_protocol::manifest::{SignedManifest, Track};
@@ -61,6 +64,23 @@ impl Seek for StreamReader {
 pub struct Library {
     blobs: FsStore,
     store: Store,
+    closing: Closing,
+}
+
+/// Set once the blob store is closing: its garbage collector, which runs on its own task,
+/// then skips its runs instead of failing on the closed store (and logging an error).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Closing(Arc<AtomicBool>);
+
+impl Closing {
+    /// The store is about to close.
+    pub(crate) fn set(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    fn is_set(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
 /// How often the blob store frees blobs no tag keeps.
@@ -80,14 +100,27 @@ impl Library {
         let store = Store::open(&dir.store())?;
         // Garbage collection frees what no tag keeps: tracks dropped from the cache.
         let mut options = iroh_blobs::store::fs::options::Options::new(&dir.blobs());
+        let closing = Closing::default();
+        let skip = closing.clone();
         options.gc = Some(iroh_blobs::store::GcConfig {
             interval: GC_INTERVAL,
-            add_protected: None,
+            add_protected: Some(Arc::new(move |_| {
+                let outcome = if skip.is_set() {
+                    ProtectOutcome::Abort
+                } else {
+                    ProtectOutcome::Continue
+                };
+                Box::pin(async move { outcome })
+            })),
         });
         let blobs = FsStore::load_with_opts(dir.blobs().join("blobs.db"), options)
             .await
             .map_err(|e| Error::blobs("opening the blob store")(&e))?;
-        Ok(Self { blobs, store })
+        Ok(Self {
+            blobs,
+            store,
+            closing,
+        })
     }
 
     /// The record store.
@@ -98,6 +131,12 @@ impl Library {
     /// The blob store, for the transfer layer.
     pub(crate) fn blobs(&self) -> &FsStore {
         &self.blobs
+    }
+
+    /// The switch that quiets the garbage collector when the blob store closes, for whoever
+    /// closes it (the transfer layer's router does).
+    pub(crate) fn closing(&self) -> Closing {
+        self.closing.clone()
     }
 
     /// Stores a release manifest received from elsewhere (its blobs may come later), after
@@ -313,6 +352,7 @@ impl Library {
 
     /// Closes the blob store cleanly.
     pub async fn shutdown(self) -> Result<(), Error> {
+        self.closing.set();
         self.blobs
             .shutdown()
             .await

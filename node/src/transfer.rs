@@ -23,7 +23,7 @@ use nineten_protocol::key::ContentHash;
 
 use crate::Error;
 use crate::fetch::{Outcome, Scores};
-use crate::library::Library;
+use crate::library::{Closing, Library};
 
 /// A connection that stops answering is dropped after this long (a provider killed mid-stream
 /// must not stall a fetch for QUIC's default 30 s).
@@ -52,6 +52,8 @@ enum Link {
 struct Inner {
     router: Router,
     store: FsStore,
+    /// Set before the router closes the store.
+    closing: Closing,
     /// Connections to providers, reused across fetches.
     connections: Mutex<HashMap<EndpointId, Link>>,
     scores: Mutex<Scores>,
@@ -98,6 +100,7 @@ impl Transfer {
             inner: Arc::new(Inner {
                 router,
                 store: library.blobs().clone(),
+                closing: library.closing(),
                 connections: Mutex::new(HashMap::new()),
                 scores: Mutex::new(Scores::default()),
             }),
@@ -304,6 +307,7 @@ impl Transfer {
         for c in connections {
             c.close(0u32.into(), b"bye");
         }
+        self.inner.closing.set();
         self.inner
             .router
             .shutdown()
