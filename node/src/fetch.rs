@@ -15,11 +15,12 @@
 //! fetches, see [`crate::transfer::Transfer`]) and dropped from this fetch; one that stalls for
 //! [`Options::stall`] or whose connection fails is asked again after a pause, a few times
 //! ([`RETRIES`]), since under load the only provider is often merely slow. Its segments go
-//! back in the queue for the others meanwhile. A provider that is the only one serving
-//! gets more patience: each retry waits twice as long for bytes (2, 4, 8 and 16 s by default),
-//! and after a stall it keeps its connection: a provider swamped by a crowd of new listeners is slow for all of them, and
-//! dropping them all after the same short wait, each to reconnect, only adds to its load. The [`FetchReader`] blocks until the bytes it is asked for are verified: nothing
-//! unverified ever reaches the decoder.
+//! back in the queue for the others meanwhile. A provider that is the only one serving gets
+//! more patience: each retry waits twice as long for bytes (2, 4, 8 and 16 s by default) and
+//! to connect, and after a stall it keeps its connection. A provider swamped by a crowd of new
+//! listeners is slow for all of them; dropping them all after the same short wait, each to
+//! reconnect, only adds to its load. The [`FetchReader`] blocks until the bytes it is asked for
+//! are verified: nothing unverified ever reaches the decoder.
 
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom};

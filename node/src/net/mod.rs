@@ -712,7 +712,7 @@ impl Network {
                 num_established,
                 ..
             } if num_established.get() == 1 => {
-                self.peers.used(peer_id, Instant::now());
+                self.peers.connected(peer_id, Instant::now());
                 self.receipts.sync_with(shared, peer_id);
                 self.catalog.catch_up(swarm, peer_id);
             }

@@ -28,9 +28,17 @@ pub(super) struct Peers {
 }
 
 impl Peers {
-    /// A connection to `peer` opened, or carried a request: it stays for [`IDLE`] more.
-    pub(super) fn used(&mut self, peer: PeerId, now: Instant) {
+    /// The first connection to `peer` opened: it stays for [`IDLE`] at least.
+    pub(super) fn connected(&mut self, peer: PeerId, now: Instant) {
         self.used.insert(peer, now);
+    }
+
+    /// A connection to `peer` carried a request: it stays for [`IDLE`] more. Requests that
+    /// end after the peer left (a failure reported late) are not remembered.
+    pub(super) fn used(&mut self, peer: PeerId, now: Instant) {
+        if let Some(at) = self.used.get_mut(&peer) {
+            *at = now;
+        }
     }
 
     /// The last connection to `peer` closed.
@@ -78,7 +86,7 @@ mod tests {
         let all = peers(KEEP + 6);
         let mut p = Peers::default();
         for (i, peer) in all.iter().enumerate() {
-            p.used(*peer, t0 + Duration::from_millis(i as u64));
+            p.connected(*peer, t0 + Duration::from_millis(i as u64));
         }
         let later = t0 + IDLE + Duration::from_secs(1);
         // Two are mesh links, one was used just now.
@@ -98,5 +106,16 @@ mod tests {
             p.to_close(all.iter().copied(), &mesh, t0 + IDLE / 2)
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn a_request_after_the_peer_left_is_not_remembered() {
+        let t0 = Instant::now();
+        let gone = PeerId::random();
+        let mut p = Peers::default();
+        p.connected(gone, t0);
+        p.on_disconnected(&gone);
+        p.used(gone, t0 + IDLE);
+        assert!(p.used.is_empty());
     }
 }
