@@ -3,6 +3,7 @@
 //! that misbehaves pays for it (disconnected, refused for [`BAN`]) instead of its victims.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
@@ -22,13 +23,24 @@ pub enum Fault {
     Lie,
     /// Sent more than its budget allows.
     Flood,
+    /// Relayed a gossip message over its budget. An honest relay passes on what the whole
+    /// network says, and as a month begins every listener's next receipt is of a new key, so
+    /// one costs little: only a peer that keeps more than [`FORGIVEN_EXCESS_PER_SEC`] a second
+    /// over its budget adds up to a ban.
+    Excess,
 }
+
+/// Gossip messages over budget a second that a peer's points forgive as fast as they come:
+/// as a month begins, a million listeners of whom a tenth are playing start new keys at about
+/// 400 a second, all of which an honest relay may pass on.
+pub const FORGIVEN_EXCESS_PER_SEC: f64 = 500.0;
 
 impl Fault {
     fn points(self) -> f64 {
         match self {
             Self::Lie => 25.0,
             Self::Flood => 1.0,
+            Self::Excess => FORGIVE_PER_SEC / FORGIVEN_EXCESS_PER_SEC,
         }
     }
 }
@@ -40,28 +52,37 @@ struct Bucket {
     last: Instant,
 }
 
-/// One budget (say, receipt gossip) kept per peer.
+/// One budget (say, receipt gossip) kept per peer, or per any other key (a listener).
 #[derive(Debug)]
-pub struct Budget {
+pub struct Budget<K = PeerId> {
     rate: f64,
     burst: f64,
-    peers: HashMap<PeerId, Bucket>,
+    start: f64,
+    buckets: HashMap<K, Bucket>,
 }
 
-impl Budget {
-    /// A budget of `rate` units a second with bursts of up to `burst`.
+impl<K: Hash + Eq> Budget<K> {
+    /// A budget of `rate` units a second with bursts of up to `burst`; a key not seen yet
+    /// starts with a full bucket.
     pub fn new(rate: f64, burst: f64) -> Self {
+        Self::starting_at(rate, burst, burst)
+    }
+
+    /// The same, but a key not seen yet starts with `start` units: a newcomer earns its
+    /// burst by time instead of getting it at once.
+    pub fn starting_at(rate: f64, burst: f64, start: f64) -> Self {
         Self {
             rate,
             burst,
-            peers: HashMap::new(),
+            start,
+            buckets: HashMap::new(),
         }
     }
 
-    /// Takes `cost` units from `peer`'s bucket; false (nothing taken) when it has too few.
-    pub fn take(&mut self, peer: PeerId, cost: f64, now: Instant) -> bool {
-        let bucket = self.peers.entry(peer).or_insert(Bucket {
-            tokens: self.burst,
+    /// Takes `cost` units from `key`'s bucket; false (nothing taken) when it has too few.
+    pub fn take(&mut self, key: K, cost: f64, now: Instant) -> bool {
+        let bucket = self.buckets.entry(key).or_insert(Bucket {
+            tokens: self.start,
             last: now,
         });
         let elapsed = now.saturating_duration_since(bucket.last).as_secs_f64();
@@ -75,9 +96,23 @@ impl Budget {
         }
     }
 
-    /// Forgets a peer that left (its bucket starts full if it comes back).
-    pub fn forget(&mut self, peer: &PeerId) {
-        self.peers.remove(peer);
+    /// Forgets a key (its bucket starts anew if it comes back).
+    pub fn forget(&mut self, key: &K) {
+        self.buckets.remove(key);
+    }
+
+    /// Forgets the keys unused long enough to have refilled from empty: what they come back
+    /// to loses them at most what the start gives less than a full bucket.
+    pub fn prune(&mut self, now: Instant) {
+        let refill = self.burst / self.rate;
+        self.buckets
+            .retain(|_, b| now.saturating_duration_since(b.last).as_secs_f64() < refill);
+    }
+
+    /// Keys with a bucket.
+    #[cfg(test)]
+    fn keys(&self) -> usize {
+        self.buckets.len()
     }
 }
 
@@ -150,6 +185,22 @@ mod tests {
     }
 
     #[test]
+    fn a_newcomer_earns_its_burst_and_idle_keys_are_pruned() {
+        let t0 = Instant::now();
+        let mut b: Budget<u32> = Budget::starting_at(1.0, 4.0, 1.0);
+        assert!(b.take(7, 1.0, t0));
+        assert!(!b.take(7, 1.0, t0));
+        let t1 = t0 + Duration::from_secs(10);
+        assert!((0..4).all(|_| b.take(7, 1.0, t1)));
+        assert!(!b.take(7, 1.0, t1));
+        assert!(b.take(8, 1.0, t1));
+        b.prune(t1 + Duration::from_secs(3));
+        assert_eq!(b.keys(), 2);
+        b.prune(t1 + Duration::from_secs(4));
+        assert_eq!(b.keys(), 0);
+    }
+
+    #[test]
     fn lies_get_a_peer_banned_and_bans_expire() {
         let (liar, honest) = (PeerId::random(), PeerId::random());
         let t0 = Instant::now();
@@ -163,8 +214,20 @@ mod tests {
         for s in 0..1000 {
             assert!(!c.fault(honest, Fault::Flood, t0 + Duration::from_secs(s)));
         }
+        // Gossip over budget: 333 a second is forgiven, 20,000 a second is a ban within 3 s.
+        let (relay, flooder) = (PeerId::random(), PeerId::random());
+        for ms in (0..100_000u64).step_by(3) {
+            assert!(!c.fault(relay, Fault::Excess, t0 + Duration::from_millis(ms)));
+        }
+        let banned_after = (0..60_000u64)
+            .find(|i| c.fault(flooder, Fault::Excess, t0 + Duration::from_micros(50 * i)));
+        assert!(banned_after.is_some(), "not banned");
         assert!(c.expire(t0 + BAN - Duration::from_secs(1)).is_empty());
-        assert_eq!(c.expire(t0 + BAN), vec![liar]);
+        let mut back = c.expire(t0 + BAN + Duration::from_secs(10));
+        back.sort();
+        let mut expected = vec![liar, flooder];
+        expected.sort();
+        assert_eq!(back, expected);
         assert!(!c.banned.contains_key(&liar));
     }
 }

@@ -501,6 +501,7 @@ impl Network {
     fn every_second(&mut self) {
         let now = Instant::now();
         self.providers.tick(now);
+        self.receipts.tick(now);
         for peer in self.shared.conduct.expire(now) {
             self.swarm.behaviour_mut().blocked.unblock_peer(peer);
         }

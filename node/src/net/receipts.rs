@@ -4,7 +4,9 @@
 //! (exactly [`RECORD_LEN`] bytes that parse), its month (one this node serves, the topic's on
 //! gossip), its time (it may not start more than [`FUTURE_SKEW_MS`] after this node's clock),
 //! the listener's cap ([`MAX_PER_LISTENER`] a month, more than any honest listener signs) and
-//! its signature (batch-verified in a blocking task). A receipt counts as held (in the set,
+//! its signature (batch-verified in a blocking task); gossip also has budgets per relaying peer
+//! ([`GOSSIP_PER_SEC`], [`NEW_LISTENERS_PER_SEC`]) and per listener key
+//! ([`LISTENER_GOSSIP_PER_SEC`]): what is over them waits for reconciliation. A receipt counts as held (in the set,
 //! announced by an event, offered to peers) only once the writer has stored it durably; one
 //! the store refused is forgotten, to come again.
 //!
@@ -24,7 +26,7 @@ use libp2p::gossipsub::{self, MessageAcceptance, MessageId};
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::{PeerId, Swarm};
 use negentropy::{Id, Negentropy};
-use nineten_protocol::key::ContentHash;
+use nineten_protocol::key::{ContentHash, PublicKey};
 use nineten_protocol::month::Month;
 use nineten_protocol::receipt::{RECORD_LEN, SignedReceipt};
 use nineten_protocol::signature::verify_all;
@@ -60,6 +62,19 @@ pub const REQUESTS_PER_SEC: f64 = 50.0;
 /// network's whole receipt rate a peer passes on: far above what listeners sign (a million
 /// listeners playing 30 tracks a day sign about 350 a second).
 pub const GOSSIP_PER_SEC: f64 = 500.0;
+/// Receipts of listener keys this node holds none of this month that a peer may relay by
+/// gossip per second (bursts of five times as many). Fresh keys cost nothing to make, so this
+/// and [`LISTENER_GOSSIP_PER_SEC`] are what bound a flood of valid receipts; an honest
+/// network's new listeners of a month come far slower, and any held back arrive by
+/// reconciliation.
+pub const NEW_LISTENERS_PER_SEC: f64 = 20.0;
+/// Receipts of one listener key taken by gossip per second: one every 15 s, after a first
+/// one at once and bursts of up to [`LISTENER_GOSSIP_BURST`] (a listener skipping through
+/// tracks). A listener signs one a track; the rest of a faster key's receipts come by
+/// reconciliation.
+pub const LISTENER_GOSSIP_PER_SEC: f64 = 1.0 / 15.0;
+/// See [`LISTENER_GOSSIP_PER_SEC`].
+pub const LISTENER_GOSSIP_BURST: f64 = 8.0;
 /// Most rounds of one reconciliation session.
 const MAX_ROUNDS: u32 = 4096;
 /// A session waits for its fetches before the next round when this many ids are queued.
@@ -184,6 +199,8 @@ pub(super) struct Receipts {
     inbound: HashMap<PeerId, usize>,
     requests: Budget,
     gossip: Budget,
+    new_listeners: Budget,
+    listener_gossip: Budget<PublicKey>,
     /// Gossip receipts waiting for a verification batch.
     unverified: Vec<(MessageId, PeerId, SignedReceipt)>,
     verifying: bool,
@@ -214,6 +231,12 @@ impl Receipts {
             inbound: HashMap::new(),
             requests: Budget::new(REQUESTS_PER_SEC, 2.0 * REQUESTS_PER_SEC),
             gossip: Budget::new(GOSSIP_PER_SEC, 4.0 * GOSSIP_PER_SEC),
+            new_listeners: Budget::new(NEW_LISTENERS_PER_SEC, 5.0 * NEW_LISTENERS_PER_SEC),
+            listener_gossip: Budget::starting_at(
+                LISTENER_GOSSIP_PER_SEC,
+                LISTENER_GOSSIP_BURST,
+                1.0,
+            ),
             unverified: Vec::new(),
             verifying: false,
             clock,
@@ -444,6 +467,11 @@ impl Receipts {
         }
     }
 
+    /// Once a second: forgets the listeners' gossip budgets that have refilled.
+    pub(super) fn tick(&mut self, now: Instant) {
+        self.listener_gossip.prune(now);
+    }
+
     /// A gossip message on a month topic: cheap checks now, the signature in a batch.
     pub(super) fn on_gossip(
         &mut self,
@@ -492,20 +520,31 @@ impl Receipts {
                 return;
             }
         } else {
-            if !self.gossip.take(source, 1.0, Instant::now()) {
+            let now = Instant::now();
+            let listener = receipt.receipt.listener;
+            let held = self
+                .months
+                .get(&month)
+                .map_or(0, |s| s.of_listener(&listener));
+            let within = self.gossip.take(source, 1.0, now)
+                && (held > 0 || self.new_listeners.take(source, 1.0, now));
+            if !within {
                 shared.stats.rate_limited += 1;
+                shared.fault(source, Fault::Excess);
                 verdict(swarm, MessageAcceptance::Ignore);
                 return;
             }
-            // Time and cap before the signature, so what would be refused is not forwarded.
-            let capped = self
-                .months
-                .get(&month)
-                .is_some_and(|s| s.of_listener(&receipt.receipt.listener) >= MAX_PER_LISTENER);
+            // Time and cap before the signature, so what would be refused is not forwarded
+            // (nor uses the listener's budget).
             let future =
                 receipt.receipt.started_at_ms > self.clock.now_ms().saturating_add(FUTURE_SKEW_MS);
-            if capped || future {
+            if held >= MAX_PER_LISTENER || future {
                 shared.stats.refused += 1;
+                verdict(swarm, MessageAcceptance::Ignore);
+                return;
+            }
+            if !self.listener_gossip.take(listener, 1.0, now) {
+                shared.stats.rate_limited += 1;
                 verdict(swarm, MessageAcceptance::Ignore);
                 return;
             }
@@ -602,6 +641,7 @@ impl Receipts {
         self.inbound.remove(peer);
         self.requests.forget(peer);
         self.gossip.forget(peer);
+        self.new_listeners.forget(peer);
     }
 
     /// Blocking work finished.
