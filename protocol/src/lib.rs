@@ -11,6 +11,9 @@
 //! | [`identity`] | secrets: node and artist keys, listener secrets and their per-month keys, key files |
 //! | [`signature`] | the one verification rule (ZIP-215 plus small-order keys), single and batched |
 //! | [`receipt`], [`subscription`], [`manifest`] | the signed records: exact bytes and JSON forms |
+//! | [`record`] | the frame of `review.md`'s records: tag, fields, signature, id, JSON, roots |
+//! | [`node_record`], [`directory`] | node records and the directory of a month |
+//! | [`reviewers`] | who reviews a home node's month: cluster peer, external, arbiters |
 //! | [`jsonl`] | reading a file of records, one JSON object per line, with line-numbered errors |
 //! | [`settlement`] | `settle`: a month of receipts and subscriptions to a [`tally::Tally`] |
 //! | [`tally`] | the tally, its JSON form and the canonical encoding reviewers sign |
@@ -25,12 +28,16 @@
 
 pub mod error;
 pub mod identity;
+pub mod directory;
 pub mod jsonl;
 pub mod key;
 pub mod manifest;
 pub mod money;
 pub mod month;
+pub mod node_record;
 pub mod receipt;
+pub mod record;
+pub mod reviewers;
 pub mod settlement;
 pub mod signature;
 pub mod subscription;
