@@ -26,9 +26,9 @@
 //! rules of `settlement.md` to produce the [`tally::Tally`] whose [`tally::Tally::digest`] the
 //! three reviewers sign.
 
+pub mod directory;
 pub mod error;
 pub mod identity;
-pub mod directory;
 pub mod jsonl;
 pub mod key;
 pub mod manifest;

@@ -174,7 +174,10 @@ mod tests {
         let cases = [
             (good.replace("\"name\":\"x\"", "\"name\":\"\""), "name"),
             (good.replace("2026-10", "2026-00"), "joined"),
-            (good.replace("\"cluster\":2", "\"cluster\":70000"), "cluster"),
+            (
+                good.replace("\"cluster\":2", "\"cluster\":70000"),
+                "cluster",
+            ),
             (good.replace("\"v\":1", "\"v\":2"), "v"),
             (good.replace("\"seq\":3,", ""), "seq"),
         ];
