@@ -14,6 +14,8 @@
 //! | [`record`] | the frame of `review.md`'s records: tag, fields, signature, id, JSON, roots |
 //! | [`node_record`], [`directory`] | node records and the directory of a month |
 //! | [`reviewers`] | who reviews a home node's month: cluster peer, external, arbiters |
+//! | [`daily`], [`bundle`], [`review`] | daily reports, bundles, attestations, disputes, verdicts |
+//! | [`audit`] | a home node's month checked from its exported records alone |
 //! | [`jsonl`] | reading a file of records, one JSON object per line, with line-numbered errors |
 //! | [`settlement`] | `settle`: a month of receipts and subscriptions to a [`tally::Tally`] |
 //! | [`tally`] | the tally, its JSON form and the canonical encoding reviewers sign |
@@ -26,6 +28,9 @@
 //! rules of `settlement.md` to produce the [`tally::Tally`] whose [`tally::Tally::digest`] the
 //! three reviewers sign.
 
+pub mod audit;
+pub mod bundle;
+pub mod daily;
 pub mod directory;
 pub mod error;
 pub mod identity;
@@ -37,6 +42,7 @@ pub mod month;
 pub mod node_record;
 pub mod receipt;
 pub mod record;
+pub mod review;
 pub mod reviewers;
 pub mod settlement;
 pub mod signature;

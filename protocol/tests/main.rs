@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
 mod properties;
+mod review;
 mod settlement;
 mod util;
 mod vectors;
