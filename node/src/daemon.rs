@@ -266,6 +266,9 @@ struct Player {
 
 /// Sessions kept for their results.
 const KEEP_SESSIONS: usize = 64;
+/// How often a fetch under way looks for providers again: a crowd that starts a new release
+/// at once finds only its artist's node, and each listener that has the track announces it.
+const PROVIDERS_AGAIN: Duration = Duration::from_secs(5);
 /// Provider announcements under way at once when publishing or re-announcing.
 const ANNOUNCING: usize = 32;
 
@@ -623,16 +626,23 @@ impl Node {
             .await;
             let stream = Arc::new(stream);
             // The first answer of the DHT may name one provider; the whole lookup adds the
-            // others while the track streams.
+            // others while the track streams, and is made again every few seconds until the
+            // track is in, for the listeners that got it meanwhile.
             let (net, transfer) = (self.net.clone(), self.transfer.clone());
             let more = Arc::downgrade(&stream);
             tokio::spawn(async move {
-                let all = net.all_providers(track.hash).await.unwrap_or_default();
-                // Only while the listen (and so its fetch) goes on.
-                if let Some(fetch) = more.upgrade() {
+                loop {
+                    let all = net.all_providers(track.hash).await.unwrap_or_default();
+                    // Only while the listen (and so its fetch) goes on.
+                    let Some(fetch) = more.upgrade() else { break };
                     for p in transfer.rank(all) {
                         fetch.add_provider(p);
                     }
+                    if fetch.report().complete {
+                        break;
+                    }
+                    drop(fetch);
+                    tokio::time::sleep(PROVIDERS_AGAIN).await;
                 }
             });
             self.transfer

@@ -52,8 +52,9 @@ const PIPELINE: usize = 3;
 const FAST: Duration = Duration::from_millis(40);
 /// A request slower than this halves the next one.
 const SLOW: Duration = Duration::from_millis(400);
-/// Times a provider that stalled or failed (not one that sent corrupt data) is tried again,
-/// after [`RETRY_AFTER`], doubling: a busy provider is often the only one there is.
+/// Times in a row a provider that stalled or failed (not one that sent corrupt data) is tried
+/// again, after [`RETRY_AFTER`], doubling: a busy provider is often the only one there is.
+/// An attempt that delivered something does not count: the provider is slow, not gone.
 const RETRIES: u32 = 3;
 /// The first pause before a retry.
 const RETRY_AFTER: Duration = Duration::from_millis(250);
@@ -420,15 +421,18 @@ impl Fetch {
 
 /// One provider's part in a fetch: [`PIPELINE`] workers asking it at once; when one fails,
 /// the others stop, and the provider is asked again later unless it sent corrupt data or
-/// has failed [`RETRIES`] times.
+/// has failed [`RETRIES`] times in a row without delivering anything.
 async fn provider(shared: Arc<Shared>, transfer: Transfer, addr: iroh::EndpointAddr, index: usize) {
     let id = addr.id;
-    let mut pause = RETRY_AFTER;
-    for attempt in 0..=RETRIES {
+    // Attempts that delivered nothing, in a row; and failed attempts in all (at most
+    // RETRIES), which set the patience of the next.
+    let (mut failures, mut failed) = (0, 0);
+    for attempt in 0.. {
+        let before = shared.lock().providers[index].served.bytes;
         let workers =
-            (0..PIPELINE).map(|_| serve(&shared, &transfer, addr.clone(), index, attempt));
+            (0..PIPELINE).map(|_| serve(&shared, &transfer, addr.clone(), index, attempt, failed));
         futures::future::join_all(workers).await;
-        let outcome = {
+        let (outcome, progressed) = {
             let state = shared.lock();
             let p = &state.providers[index];
             if p.attempt == attempt || state.closed || state.done() {
@@ -436,9 +440,11 @@ async fn provider(shared: Arc<Shared>, transfer: Transfer, addr: iroh::EndpointA
                 // but nothing is left to ask for.
                 break;
             }
-            p.served.outcome.clone()
+            (p.served.outcome.clone(), p.served.bytes > before)
         };
-        debug!(provider = %id.fmt_short(), blob = %shared.hash, ?outcome, attempt, "provider dropped");
+        failures = if progressed { 0 } else { failures + 1 };
+        failed = (failed + 1).min(RETRIES);
+        debug!(provider = %id.fmt_short(), blob = %shared.hash, ?outcome, attempt, failures, "provider dropped");
         match outcome {
             Outcome::Corrupt => {
                 transfer.forget_connection(id);
@@ -449,30 +455,31 @@ async fn provider(shared: Arc<Shared>, transfer: Transfer, addr: iroh::EndpointA
             Outcome::Stalled if shared.lock().alone(index) => {}
             _ => transfer.forget_connection(id),
         }
-        if attempt < RETRIES {
-            tokio::time::sleep(pause).await;
-            pause *= 2;
+        if failures > RETRIES {
+            break;
         }
+        tokio::time::sleep(RETRY_AFTER * 2u32.pow(failures.saturating_sub(1))).await;
     }
     shared.lock().providers[index].active = false;
     shared.wake();
 }
 
-/// One worker of attempt `attempt` at a provider: asks it for one run of segments at a time
-/// until nothing is left, the fetch closes, or the attempt ends (this worker or a sibling
-/// failed, and recorded how).
+/// One worker of attempt `attempt` at a provider, after `failed` attempts that failed (at most
+/// [`RETRIES`]): asks it for one run of segments at a time until nothing is left, the
+/// fetch closes, or the attempt ends (this worker or a sibling failed, and recorded how).
 async fn serve(
     shared: &Shared,
     transfer: &Transfer,
     addr: iroh::EndpointAddr,
     index: usize,
     attempt: u32,
+    failed: u32,
 ) {
     let mut changed = shared.changed.subscribe();
-    // Alone, a provider gets more patience at each attempt.
+    // Alone, a provider gets more patience after each attempt that failed.
     let patience = |base: Duration| {
         if shared.lock().alone(index) {
-            base * 2u32.pow(attempt)
+            base * 2u32.pow(failed)
         } else {
             base
         }

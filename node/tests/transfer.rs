@@ -1,7 +1,7 @@
 //! Tracks move between real nodes over iroh on 127.0.0.1, every byte verified against its
 //! hash: A to B to C with A gone; several providers at once, one of them sending corrupted
 //! data (detected and avoided) or killed with SIGKILL mid-stream (playback goes on from the
-//! other without a gap).
+//! other without a gap); the only provider, down at first or slow by fits, still serves.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -486,4 +486,129 @@ async fn the_only_provider_is_asked_again_after_it_failed() {
     for t in [provider, me] {
         t.shutdown().await.unwrap();
     }
+}
+
+/// An honest provider that leaves every other request unanswered for `delay` before it
+/// serves it: a node too busy to keep up, that still makes progress.
+#[derive(Debug, Clone)]
+struct Sloth {
+    store: iroh_blobs::store::fs::FsStore,
+    requests: std::sync::Arc<std::sync::atomic::AtomicU32>,
+    delay: Duration,
+}
+
+impl Sloth {
+    async fn start(dir: &Path, prepared: &PreparedRelease, delay: Duration) -> (LiarNode, Self) {
+        let store = iroh_blobs::store::fs::FsStore::load(dir).await.unwrap();
+        for t in &prepared.tracks {
+            store.add_bytes(t.stream.clone()).await.unwrap();
+        }
+        let endpoint = iroh::Endpoint::builder(iroh::endpoint::presets::Minimal)
+            .secret_key(iroh::SecretKey::from_bytes(&[22; 32]))
+            .relay_mode(iroh::endpoint::RelayMode::Disabled)
+            .clear_ip_transports()
+            .bind_addr(LOOPBACK.parse::<SocketAddr>().unwrap())
+            .unwrap()
+            .alpns(vec![iroh_blobs::ALPN.to_vec()])
+            .bind()
+            .await
+            .unwrap();
+        let sloth = Sloth {
+            store,
+            requests: Default::default(),
+            delay,
+        };
+        let router = iroh::protocol::Router::builder(endpoint)
+            .accept(iroh_blobs::ALPN, sloth.clone())
+            .spawn();
+        (LiarNode { router }, sloth)
+    }
+
+    /// Requests it left waiting.
+    fn stalls(&self) -> u32 {
+        self.requests.load(std::sync::atomic::Ordering::SeqCst) / 2
+    }
+
+    async fn answer(
+        self,
+        mut send: iroh::endpoint::SendStream,
+        mut recv: iroh::endpoint::RecvStream,
+    ) -> Option<()> {
+        use futures::StreamExt;
+        use iroh_blobs::api::blobs::EncodedItem;
+        use iroh_blobs::protocol::Request;
+        let (Request::Get(get), _) = Request::read_async(&mut recv).await.ok()? else {
+            return None;
+        };
+        let n = self
+            .requests
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if n % 2 == 1 {
+            tokio::time::sleep(self.delay).await;
+        }
+        let ranges = get.ranges.iter_infinite().next()?.clone();
+        let items = self.store.export_bao(get.hash, ranges).stream();
+        futures::pin_mut!(items);
+        while let Some(item) = items.next().await {
+            let bytes = match item {
+                EncodedItem::Size(size) => size.to_le_bytes().to_vec(),
+                EncodedItem::Parent(p) => [*p.pair.0.as_bytes(), *p.pair.1.as_bytes()].concat(),
+                EncodedItem::Leaf(leaf) => leaf.data.to_vec(),
+                EncodedItem::Done | EncodedItem::Error(_) => break,
+            };
+            send.write_all(&bytes).await.ok()?;
+        }
+        send.finish().ok()
+    }
+}
+
+impl iroh::protocol::ProtocolHandler for Sloth {
+    async fn accept(
+        &self,
+        conn: iroh::endpoint::Connection,
+    ) -> Result<(), iroh::protocol::AcceptError> {
+        while let Ok((send, recv)) = conn.accept_bi().await {
+            tokio::spawn(self.clone().answer(send, recv));
+        }
+        Ok(())
+    }
+}
+
+/// The only provider stalls again and again, more often than a provider may fail in a row,
+/// but serves something between its stalls: the fetch keeps it and completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_only_provider_slow_by_fits_serves_the_whole_track() {
+    let dir = tempfile::tempdir().unwrap();
+    let prepared = release(dir.path(), 60.0, 128_000);
+    let track = prepared.tracks[0].track.clone();
+    let options = fetch::Options {
+        window: 16 * SEGMENT,
+        stall: Duration::from_millis(100),
+    };
+    // Longer than the most patience a lone provider gets (8 times the stall limit).
+    let (slow, sloth) = Sloth::start(
+        &dir.path().join("sloth"),
+        &prepared,
+        Duration::from_millis(1500),
+    )
+    .await;
+    let (lib, me) = node(dir.path(), "listener", 43).await;
+    lib.add_manifest(&prepared.manifest).unwrap();
+    let hash = iroh_blobs::Hash::from(track.hash.0);
+    let fetch = Fetch::start(&me, hash, track.size, vec![slow.addr()], options).await;
+    let report = tokio::time::timeout(Duration::from_secs(60), fetch.finished())
+        .await
+        .expect("the fetch ends")
+        .expect("the slow provider served the track");
+    assert!(report.complete);
+    assert!(report.providers[0].bytes >= track.size, "{report:?}");
+    assert!(
+        sloth.stalls() > 4,
+        "it stalled {} times: more than the 4 failed attempts in a row a provider may have",
+        sloth.stalls()
+    );
+    assert!(lib.has_blob(&track.hash).await.unwrap());
+    drop(fetch);
+    me.shutdown().await.unwrap();
+    slow.router.shutdown().await.unwrap();
 }
