@@ -4,6 +4,7 @@
 //! the cache keeps to its size limit. Receipts are durable before they are returned or
 //! gossiped, never reuse a seq after a restore from backup, sign no more than the node's clock
 //! measured, follow the clock into a new month, and pay the artist of the release played.
+//! A provider that appears while a track streams is found and used.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -39,10 +40,23 @@ async fn start_with(
     cache_limit: u64,
     clock: Clock,
 ) -> Arc<Node> {
+    start_tuned(dir, name, peers, |config| {
+        config.cache_limit = cache_limit;
+        config.clock = clock;
+    })
+    .await
+}
+
+/// Starts a node whose configuration `tune` sets.
+async fn start_tuned(
+    dir: &std::path::Path,
+    name: &str,
+    peers: &[&Arc<Node>],
+    tune: impl FnOnce(&mut Config),
+) -> Arc<Node> {
     let mut config = Config::new(DataDir::new(Some(dir.join(name))));
     config.seed = Some(*blake3::hash(name.as_bytes()).as_bytes());
-    config.cache_limit = cache_limit;
-    config.clock = clock;
+    tune(&mut config);
     for p in peers {
         let addr = p.status().await.unwrap().addrs[0].parse().unwrap();
         config.peers.push(addr);
@@ -650,6 +664,61 @@ async fn an_oversized_seek_index_is_not_fetched() {
     assert!(err.contains("larger than 1382427 bytes"), "{err}");
     assert!(!b.library().has_blob(&track.index).await.unwrap());
     for n in [a, b] {
+        n.shutdown().await.unwrap();
+    }
+}
+
+/// The only provider known when a play starts goes away with most of the track still to come;
+/// another node gets the track meanwhile, and the fetch, looking for providers again, finds it
+/// and plays to the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_that_appears_while_a_track_streams_is_found_and_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let prepared = album(dir.path(), &[40.0]);
+    let track = prepared.tracks[0].track.clone();
+    let hash = track.hash.to_string();
+    let clock = manual_now();
+    let a = start_with(dir.path(), "a", &[], 1 << 30, clock.clock()).await;
+    // B fetches one segment ahead of where it plays, so most of the track is still to come.
+    let b = start_tuned(dir.path(), "b", &[&a], |config| {
+        config.clock = clock.clock();
+        config.fetch = nineten_node::fetch::Options {
+            window: nineten_node::fetch::SEGMENT,
+            stall: Duration::from_millis(500),
+        };
+    })
+    .await;
+    let c = start_with(dir.path(), "c", &[&b], 1 << 30, clock.clock()).await;
+    let release = a.add_release(&prepared).await.unwrap();
+    a.publish(&release.to_string()[..8]).await.unwrap();
+    eventually(10, "B has the release in its catalog", || async {
+        b.catalog().unwrap().len() == 1
+    })
+    .await;
+    let t0 = clock.now_ms();
+    let session = b
+        .play(&hash[..10], 0, SinkSpec::Clocked { speed: 1 })
+        .await
+        .unwrap();
+    clock.waited_for(t0 + 1).await;
+    a.shutdown().await.unwrap();
+    drop(a);
+    let copy = c.add_release(&prepared).await.unwrap();
+    c.publish(&copy.to_string()[..8]).await.unwrap();
+    clock.advance(u64::from(track.duration_ms));
+    let heard = b.wait(session).await.unwrap();
+    assert_eq!(heard.ending, Ending::End, "{heard:?}");
+    let from_c = heard
+        .shares
+        .iter()
+        .find(|s| s.node == c.key())
+        .map_or(0, |s| s.bytes);
+    assert!(
+        from_c > track.size / 2,
+        "C served the rest: {:?}",
+        heard.shares
+    );
+    for n in [b, c] {
         n.shutdown().await.unwrap();
     }
 }
