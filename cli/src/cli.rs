@@ -41,6 +41,9 @@ pub(crate) enum Command {
     /// Settle a month offline: verify every receipt and subscription and compute who is paid
     /// what, exactly as settlement.md says. For operators and auditors.
     Tally(TallyArgs),
+    /// Months under review: audit a home node's exported month offline.
+    #[command(subcommand)]
+    Month(MonthCommand),
     /// Import an artist's audio files (WAV, FLAC, MP3, Ogg Vorbis) as a release: encode each
     /// to Ogg Opus on all cores, sign the release manifest, store everything in the node.
     Import(ImportArgs),
@@ -238,6 +241,20 @@ pub(crate) enum SubscriptionCommand {
         /// The wallet's or payment gateway's transaction id.
         #[arg(long, value_name = "REF")]
         payment_ref: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum MonthCommand {
+    /// Check a home node's exported month alone, offline: every signature, every root, the
+    /// tally digest and the choice of reviewers, and whether the tally is verified (three
+    /// attestations by the nodes the directory names). Exits 0 only when it is.
+    Audit {
+        /// The export folder (nodes.jsonl, receipts.jsonl, ..., tally.json; review.md).
+        dir: PathBuf,
+        /// Print exactly one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
     },
 }
 

@@ -265,3 +265,74 @@ fn malformed_input_names_file_line_and_field() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("2026-13"), "{}", stderr(&o));
 }
+
+/// Each home node's month of the example is written as reviewed; `month audit` verifies it,
+/// its `tally.json` is what `9ten tally` computes from the same files, and an export in which
+/// one number was changed, or the external attestation is dropped, is not verified (exit 1,
+/// the failing checks named).
+#[test]
+fn the_example_months_pass_the_audit_and_a_tampered_one_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    example(dir.path());
+    let months: Vec<_> = std::fs::read_dir(dir.path().join("months"))
+        .unwrap()
+        .map(|e| e.unwrap().path().join("2026-10"))
+        .collect();
+    assert_eq!(months.len(), 2, "one folder per home node");
+    for m in &months {
+        let o = nineten(&["month", "audit", path(m), "--json"]);
+        assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+        let report: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        assert_eq!(report["verified"], true);
+        assert_eq!(report["checks"].as_array().unwrap().len(), 13);
+        let o = tally_json(m, &m.join("receipts.jsonl"));
+        assert!(o.status.success(), "{}", stderr(&o));
+        let written = std::fs::read_to_string(m.join("tally.json")).unwrap();
+        assert_eq!(stdout(&o).trim(), written.trim());
+    }
+
+    // One receipt claims a second more listening.
+    let m = &months[0];
+    let receipts = std::fs::read_to_string(m.join("receipts.jsonl")).unwrap();
+    let first = receipts.lines().next().unwrap();
+    let listened: u64 = serde_json::from_str::<serde_json::Value>(first).unwrap()["listened_ms"]
+        .as_u64()
+        .unwrap();
+    let changed = first.replace(
+        &format!("\"listened_ms\":{listened}"),
+        &format!("\"listened_ms\":{}", listened + 1000),
+    );
+    std::fs::write(
+        m.join("receipts.jsonl"),
+        receipts.replacen(first, &changed, 1),
+    )
+    .unwrap();
+    let o = nineten(&["month", "audit", path(m)]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let out = stdout(&o);
+    assert!(out.contains("FAIL  receipts"), "{out}");
+    assert!(out.contains("NOT verified"), "{out}");
+    std::fs::write(m.join("receipts.jsonl"), receipts).unwrap();
+
+    // Without the external node's attestation.
+    let attestations = std::fs::read_to_string(m.join("attestations.jsonl")).unwrap();
+    let kept: String = attestations
+        .lines()
+        .filter(|l| !l.contains("\"role\":\"external\""))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(m.join("attestations.jsonl"), kept).unwrap();
+    let o = nineten(&["month", "audit", path(m)]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).contains("FAIL  external attestation"),
+        "{}",
+        stdout(&o)
+    );
+
+    // A missing file is an error that names it.
+    std::fs::remove_file(m.join("bundles.jsonl")).unwrap();
+    let o = nineten(&["month", "audit", path(m)]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("bundles.jsonl"), "{}", stderr(&o));
+}

@@ -45,6 +45,58 @@ pub struct MonthRecords {
     pub verdicts: Vec<SignedVerdict>,
 }
 
+impl MonthRecords {
+    /// The export folder's files (`review.md`, "What an auditor can check alone"), each name
+    /// with its text; `tally` is the last round's (`9ten tally --json`).
+    pub fn files(&self, tally: &Tally) -> Vec<(&'static str, String)> {
+        fn lines<T>(records: &[T], json: impl Fn(&T) -> String) -> String {
+            records.iter().map(|r| json(r) + "\n").collect()
+        }
+        let carry: BTreeMap<String, u64> = self
+            .carry
+            .iter()
+            .map(|(k, u)| (k.to_string(), u.0))
+            .collect();
+        vec![
+            ("nodes.jsonl", lines(&self.nodes, SignedNodeRecord::to_json)),
+            (
+                "receipts.jsonl",
+                lines(&self.receipts, SignedReceipt::to_json),
+            ),
+            (
+                "excluded.jsonl",
+                lines(&self.excluded, SignedReceipt::to_json),
+            ),
+            (
+                "subscriptions.jsonl",
+                lines(&self.subscriptions, SignedSubscription::to_json),
+            ),
+            (
+                "carry.json",
+                serde_json::to_string_pretty(&carry).expect("a map serializes") + "\n",
+            ),
+            (
+                "daily.jsonl",
+                lines(&self.daily, SignedDailyReport::to_json),
+            ),
+            ("bundles.jsonl", lines(&self.bundles, SignedBundle::to_json)),
+            (
+                "attestations.jsonl",
+                lines(&self.attestations, SignedAttestation::to_json),
+            ),
+            (
+                "disputes.jsonl",
+                lines(&self.disputes, SignedDispute::to_json),
+            ),
+            (
+                "verdicts.jsonl",
+                lines(&self.verdicts, SignedVerdict::to_json),
+            ),
+            ("tally.json", tally.to_json() + "\n"),
+        ]
+    }
+}
+
 /// Why an export cannot be audited at all.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuditError {

@@ -5,17 +5,31 @@
 //! each kind settlement voids (forged, too long, equivocating, overlapping), one from the
 //! month before and one exact copy. Every secret derives from a fixed label, so the example
 //! is the same on every machine; its keys are public knowledge, never use them for real.
+//!
+//! Each home node's month is also written as reviewed and verified, in the export folder of
+//! `review.md` (`months/<home node>/<month>/`), for `9ten month audit`: four operators' nodes
+//! in three clusters (the two home nodes share one), daily reports, the bundle and the three
+//! attestations of the nodes the directory names.
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
+use nineten_protocol::audit::MonthRecords;
+use nineten_protocol::bundle::{Bundle, Inputs};
+use nineten_protocol::daily::{DailyReport, Day, DayFigures, SignedDailyReport};
+use nineten_protocol::directory::Directory;
 use nineten_protocol::identity::{Keypair, ListenerSecret, Secret};
-use nineten_protocol::key::ContentHash;
+use nineten_protocol::key::{ContentHash, PublicKey};
+use nineten_protocol::money::MicroUsdp;
 use nineten_protocol::month::Month;
+use nineten_protocol::node_record::{NodeName, NodeRecord, SignedNodeRecord};
 use nineten_protocol::receipt::{Receipt, SignedReceipt};
+use nineten_protocol::record::Record;
+use nineten_protocol::review::{Attestation, Role};
+use nineten_protocol::reviewers::Reviewers;
 use nineten_protocol::subscription::{PaymentRef, SignedSubscription, Subscription};
 use nineten_storage::keyfile;
 use rand::rngs::StdRng;
@@ -198,6 +212,11 @@ pub(crate) fn run(out: &Path) -> Result<ExitCode> {
     let carry_json = serde_json::to_string_pretty(&carry).expect("a map serializes");
     fs::write(out.join("carry.json"), carry_json + "\n").context("cannot write carry.json")?;
     write_people(out, &nodes, &artists, &listeners)?;
+    let carry_in: BTreeMap<PublicKey, MicroUsdp> = [(5, 1_000_000), (7, 2_500_000)]
+        .into_iter()
+        .map(|(l, units)| (listeners[l].public(), MicroUsdp(units)))
+        .collect();
+    let reviewed = write_reviews(out, month, &nodes, &receipts, &subscriptions, &carry_in)?;
 
     println!(
         "wrote the example month {MONTH} to {}: {} receipts (6 to be ignored or voided), {} subscriptions, keys in keys/",
@@ -210,7 +229,159 @@ pub(crate) fn run(out: &Path) -> Result<ExitCode> {
         "  9ten tally --month {MONTH} --receipts {0}/receipts.jsonl --subscriptions {0}/subscriptions.jsonl --carry {0}/carry.json",
         out.display()
     );
+    println!("and audit each home node's reviewed month with:");
+    for dir in reviewed {
+        println!("  9ten month audit {}", dir.display());
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The operators' nodes of the example that are not home nodes, and their clusters; the two
+/// home nodes are of cluster 1.
+const REVIEWERS: [(&str, u16); 2] = [("ridge", 2), ("delta", 3)];
+
+/// Writes each home node's month as reviewed: its receipts and subscriptions of the month,
+/// its listeners' carry, daily reports, the bundle, and the attestations of the home node, its
+/// cluster peer and the external node the directory names. Returns the folders.
+fn write_reviews(
+    out: &Path,
+    month: Month,
+    homes: &[Keypair],
+    receipts: &[SignedReceipt],
+    subscriptions: &[SignedSubscription],
+    carry_in: &BTreeMap<PublicKey, MicroUsdp>,
+) -> Result<Vec<PathBuf>> {
+    let mut operators: Vec<(Keypair, u16, String)> = ["harbour", "lighthouse"]
+        .iter()
+        .zip(homes)
+        .map(|(name, key)| (key.clone(), 1, (*name).to_string()))
+        .collect();
+    for (name, cluster) in REVIEWERS {
+        let key = Keypair::from_seed(seed(name));
+        write_key(
+            &out.join("keys").join(format!("node-{name}.key")),
+            Secret::Node(key.clone()),
+        )?;
+        operators.push((key, cluster, name.to_string()));
+    }
+    let nodes: Vec<SignedNodeRecord> = operators
+        .iter()
+        .map(|(key, cluster, name)| {
+            Record::sign(
+                NodeRecord {
+                    node: key.public(),
+                    seq: 1,
+                    cluster: *cluster,
+                    joined: month,
+                    name: NodeName::new(name.clone()).expect("a short name"),
+                },
+                key,
+            )
+        })
+        .collect();
+    let directory = Directory::for_month(month, &nodes);
+    let key_of = |who: PublicKey| {
+        &operators
+            .iter()
+            .find(|(k, _, _)| k.public() == who)
+            .expect("every reviewer is an operator of the example")
+            .0
+    };
+    let mut folders = Vec::new();
+    for home in homes {
+        let h = home.public();
+        let mine: Vec<SignedReceipt> = receipts
+            .iter()
+            .filter(|r| r.receipt.home_node == h && month.contains(r.receipt.started_at_ms))
+            .copied()
+            .collect();
+        let mut records = MonthRecords {
+            nodes: nodes.clone(),
+            subscriptions: subscriptions
+                .iter()
+                .filter(|s| s.subscription.home_node == h)
+                .cloned()
+                .collect(),
+            carry: carry_in
+                .iter()
+                .filter(|(listener, _)| {
+                    mine.iter().any(|r| r.receipt.listener == **listener)
+                        || subscriptions.iter().any(|s| {
+                            s.subscription.listener == **listener && s.subscription.home_node == h
+                        })
+                })
+                .map(|(k, u)| (*k, *u))
+                .collect(),
+            daily: daily_reports(home, &mine),
+            receipts: mine,
+            ..MonthRecords::default()
+        };
+        let (bundle, tally) = Bundle::close(
+            h,
+            month,
+            Inputs {
+                receipts: &records.receipts,
+                excluded: &records.excluded,
+                subscriptions: &records.subscriptions,
+                carry: &records.carry,
+            },
+            &directory,
+            0,
+        )
+        .context("cannot settle the example month")?;
+        let bundle = Record::sign(bundle, home);
+        let reviewers = Reviewers::choose(&directory, &h).context("choosing the reviewers")?;
+        for (role, who) in [
+            (Role::Home, h),
+            (
+                Role::Cluster,
+                reviewers.cluster_peer(0).expect("a cluster peer"),
+            ),
+            (
+                Role::External,
+                reviewers.external(0).expect("an external node"),
+            ),
+        ] {
+            let attestation = Attestation {
+                bundle: bundle.id(),
+                tally: bundle.body.tally,
+                role,
+                rank: 0,
+                reviewer: who,
+            };
+            records
+                .attestations
+                .push(Record::sign(attestation, key_of(who)));
+        }
+        records.bundles.push(bundle);
+        let dir = out
+            .join("months")
+            .join(h.to_string())
+            .join(month.to_string());
+        fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        for (name, text) in records.files(&tally) {
+            let path = dir.join(name);
+            fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        folders.push(dir);
+    }
+    Ok(folders)
+}
+
+/// A home node's daily reports over its receipts, one per day with receipts.
+fn daily_reports(home: &Keypair, receipts: &[SignedReceipt]) -> Vec<SignedDailyReport> {
+    let mut days: BTreeMap<Day, Vec<SignedReceipt>> = BTreeMap::new();
+    for r in receipts {
+        if let Some(day) = Day::containing(r.receipt.started_at_ms) {
+            days.entry(day).or_default().push(*r);
+        }
+    }
+    days.into_iter()
+        .map(|(day, receipts)| {
+            let figures = DayFigures::of(&receipts);
+            Record::sign(DailyReport::new(home.public(), day, &figures), home)
+        })
+        .collect()
 }
 
 fn subscribe(

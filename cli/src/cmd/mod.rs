@@ -4,6 +4,7 @@ mod catalog;
 mod example;
 mod import;
 mod key;
+mod month;
 mod node;
 mod play;
 mod receipt;
@@ -16,7 +17,9 @@ use std::process::ExitCode;
 use anyhow::Result;
 use nineten_node::config::DataDir;
 
-use crate::cli::{Cli, Command, KeyCommand, NodeCommand, ReceiptCommand, SubscriptionCommand};
+use crate::cli::{
+    Cli, Command, KeyCommand, MonthCommand, NodeCommand, ReceiptCommand, SubscriptionCommand,
+};
 
 pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
     let data_dir = DataDir::new(cli.data_dir);
@@ -32,6 +35,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             payment_ref,
         }) => subscription::sign(&key, listener, month, payment_ref),
         Command::Tally(args) => tally::run(&args),
+        Command::Month(MonthCommand::Audit { dir, json }) => month::audit(&dir, json),
         Command::ExampleMonth { out } => example::run(&out),
         Command::Testnet(args) => testnet::run(&args),
         Command::Import(args) => import::run(&data_dir, &args),
