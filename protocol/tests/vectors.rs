@@ -252,3 +252,157 @@ fn batches_agree_with_single_checks_in_any_company() {
     let expected: Vec<bool> = cases.iter().map(|c| c.2).collect();
     assert_eq!(verify_all(&all), expected);
 }
+
+mod review {
+    //! review.md's records, roots, directory and reviewers, against the Python implementation.
+
+    use std::collections::BTreeMap;
+
+    use nineten_protocol::bundle::{Bundle, Inputs, SignedBundle};
+    use nineten_protocol::daily::{DailyReport, DayFigures, SignedDailyReport};
+    use nineten_protocol::directory::Directory;
+    use nineten_protocol::key::{ContentHash, PublicKey};
+    use nineten_protocol::money::MicroUsdp;
+    use nineten_protocol::node_record::SignedNodeRecord;
+    use nineten_protocol::receipt::SignedReceipt;
+    use nineten_protocol::record::{Body, Record, root};
+    use nineten_protocol::review::{SignedAttestation, SignedDispute, SignedVerdict};
+    use nineten_protocol::reviewers::Reviewers;
+    use nineten_protocol::subscription::SignedSubscription;
+    use serde_json::Value;
+
+    use super::{bytes, vectors};
+
+    fn review() -> Value {
+        vectors()["review"].clone()
+    }
+
+    fn hash(v: &Value) -> ContentHash {
+        v.as_str().unwrap().parse().unwrap()
+    }
+
+    fn key(v: &Value) -> PublicKey {
+        v.as_str().unwrap().parse().unwrap()
+    }
+
+    fn keys(v: &Value) -> Vec<PublicKey> {
+        v.as_array().unwrap().iter().map(key).collect()
+    }
+
+    /// A record's JSON reads, gives the vector's signed message and id, verifies, and writes
+    /// back byte for byte.
+    fn check<T: Body + Sync + Clone + PartialEq + std::fmt::Debug>(case: &Value) -> Record<T> {
+        let json = case["json"].as_str().unwrap();
+        let r = Record::<T>::from_json(json).unwrap();
+        assert_eq!(r.message(), bytes(&case["message"]));
+        assert_eq!(r.id().to_string(), case["id"].as_str().unwrap());
+        assert!(r.verifies());
+        assert_eq!(r.to_json(), json);
+        assert_eq!(Record::<T>::from_bytes(&r.to_bytes()).unwrap(), r);
+        r
+    }
+
+    #[test]
+    fn roots_match() {
+        for case in review()["roots"].as_array().unwrap() {
+            let ids = case["ids"].as_array().unwrap().iter().map(hash);
+            assert_eq!(root(ids), hash(&case["root"]));
+        }
+    }
+
+    #[test]
+    fn records_match() {
+        let v = review();
+        for case in v["nodes"].as_array().unwrap() {
+            check::<nineten_protocol::node_record::NodeRecord>(case);
+        }
+        let _: SignedAttestation = check(&v["attestation"]);
+        let _: SignedDispute = check(&v["dispute"]);
+        let _: SignedVerdict = check(&v["verdict"]);
+    }
+
+    #[test]
+    fn the_directory_and_the_reviewers_match() {
+        let d = &review()["directory"];
+        let records: Vec<SignedNodeRecord> = d["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| SignedNodeRecord::from_json(r.as_str().unwrap()).unwrap())
+            .collect();
+        let month = d["month"].as_str().unwrap().parse().unwrap();
+        let directory = Directory::for_month(month, &records);
+        let listed: Vec<PublicKey> = directory.records().map(|r| r.body.node).collect();
+        let mut expected = keys(&d["in_directory"]);
+        expected.sort();
+        assert_eq!(
+            listed, expected,
+            "the late, the equivocating and the forged are left out"
+        );
+        assert_eq!(directory.root(), hash(&d["directory_root"]));
+        let rv = Reviewers::choose(&directory, &key(&d["home"])).unwrap();
+        assert_eq!(rv.cluster_peers, keys(&d["cluster_peers"]));
+        assert_eq!(rv.externals, keys(&d["externals"]));
+        assert_eq!(
+            rv.arbiters(&rv.externals[0]),
+            keys(&d["arbiters_for_first_external"])
+        );
+    }
+
+    fn receipts(v: &Value) -> Vec<SignedReceipt> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| SignedReceipt::from_json(r.as_str().unwrap()).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn the_daily_report_matches_from_its_receipts() {
+        let case = &review()["daily"];
+        let report: SignedDailyReport = check(case);
+        let figures = DayFigures::of(&receipts(&case["receipts"]));
+        let ours = DailyReport::new(report.body.home, report.body.day, &figures);
+        assert_eq!(ours, report.body);
+    }
+
+    #[test]
+    fn the_bundle_matches_from_its_inputs() {
+        let v = review();
+        let case = &v["bundle"];
+        let bundle: SignedBundle = check(case);
+        let subscriptions: Vec<SignedSubscription> = case["subscriptions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| SignedSubscription::from_json(s.as_str().unwrap()).unwrap())
+            .collect();
+        let carry: BTreeMap<PublicKey, MicroUsdp> = case["carry"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, u)| (k.parse().unwrap(), MicroUsdp(u.as_u64().unwrap())))
+            .collect();
+        let records: Vec<SignedNodeRecord> = v["directory"]["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| SignedNodeRecord::from_json(r.as_str().unwrap()).unwrap())
+            .collect();
+        let directory = Directory::for_month(bundle.body.month, &records);
+        let (ours, _) = Bundle::close(
+            bundle.body.home,
+            bundle.body.month,
+            Inputs {
+                receipts: &receipts(&case["receipts"]),
+                excluded: &[],
+                subscriptions: &subscriptions,
+                carry: &carry,
+            },
+            &directory,
+            0,
+        )
+        .unwrap();
+        assert_eq!(ours, bundle.body);
+    }
+}

@@ -2,8 +2,9 @@
 """Writes 9ten's test vectors from an independent implementation of the spec.
 
 This is a second implementation, in plain Python (standard library only), of the signed
-messages of records.md, the listener month keys and the signature rule (ZIP-215 plus the
-small-order key check). It writes the JSON files beside it; the Rust tests check that the
+messages of records.md and review.md, the listener month keys, the signature rule (ZIP-215
+plus the small-order key check), settlement, roots, the directory and the choice of
+reviewers. It writes the JSON files beside it; the Rust tests check that the
 Rust implementation produces and judges every vector exactly as this one does.
 
     python3 protocol/vectors/generate.py          # rewrite the vectors
@@ -455,6 +456,207 @@ def settlement_cases():
     return out
 
 
+# --- Review (review.md) -----------------------------------------------------------------------
+def root(ids):
+    ids = sorted(set(ids))
+    return blake3(u(len(ids), 4) + b"".join(ids))
+
+
+def ym(text):
+    year, month = (int(x) for x in text.split("-")[:2])
+    return u(year, 2) + u(month, 1)
+
+
+def node_message(n):
+    name = n["name"].encode()
+    return (b"9ten/node/v1\x00" + bytes.fromhex(n["node"]) + u(n["seq"], 8) + u(n["cluster"], 2)
+            + ym(n["joined"]) + u(len(name), 2) + name)
+
+
+def daily_message(d):
+    day = int(d["day"].split("-")[2])
+    return (b"9ten/daily/v1\x00" + bytes.fromhex(d["home"]) + ym(d["day"]) + u(day, 1)
+            + u(d["count"], 4) + bytes.fromhex(d["receipts"]) + bytes.fromhex(d["artists"]))
+
+
+def day_artists(receipts):
+    """The daily report's artists field over these receipts (raw counts)."""
+    figures = {}
+    for r in receipts:
+        f = figures.setdefault(r["artist"], [0, 0, 0, set()])
+        f[0] += 1
+        f[1] += r["listened_ms"] >= min(30000, r["track_ms"] // 2)
+        f[2] += r["listened_ms"]
+        f[3].add(r["listener"])
+    out = u(len(figures), 4)
+    for artist in sorted(figures, key=bytes.fromhex):
+        plays, qualified, ms, listeners = figures[artist]
+        out += bytes.fromhex(artist) + u(plays, 4) + u(qualified, 4) + u(ms, 8) + u(len(listeners), 4)
+    return blake3(out)
+
+
+def carry_digest(carry):
+    out = u(len(carry), 4)
+    for listener in sorted(carry, key=bytes.fromhex):
+        out += bytes.fromhex(listener) + u(carry[listener], 8)
+    return blake3(out)
+
+
+def bundle_message(b):
+    out = b"9ten/bundle/v1\x00" + bytes.fromhex(b["home"]) + ym(b["month"])
+    for field in ("receipts", "subscriptions", "carry", "excluded", "directory", "tally"):
+        out += bytes.fromhex(b[field])
+    return out + u(b["round"], 1)
+
+
+ROLES = {"home": 0, "cluster": 1, "external": 2}
+KINDS = {"omitted": 0, "suspect": 1, "computation": 2, "carry": 3}
+OUTCOMES = {"upheld": 0, "rejected": 1, "partly": 2}
+
+
+def attestation_message(a):
+    return (b"9ten/attestation/v1\x00" + bytes.fromhex(a["bundle"]) + bytes.fromhex(a["tally"])
+            + u(ROLES[a["role"]], 1) + u(a["rank"], 1) + bytes.fromhex(a["reviewer"]))
+
+
+def dispute_message(d):
+    return (b"9ten/dispute/v1\x00" + bytes.fromhex(d["bundle"]) + u(KINDS[d["kind"]], 1)
+            + bytes.fromhex(d["evidence"]) + bytes.fromhex(d["claimed"]) + bytes.fromhex(d["by"]))
+
+
+def verdict_message(v):
+    return (b"9ten/verdict/v1\x00" + bytes.fromhex(v["dispute"]) + u(OUTCOMES[v["outcome"]], 1)
+            + bytes.fromhex(v["excluded"]) + bytes.fromhex(v["added"]) + u(v["rank"], 1)
+            + bytes.fromhex(v["arbiter"]))
+
+
+def review_point(home, month):
+    return blake3(b"9ten/review/v1\x00" + bytes.fromhex(home) + ym(month))
+
+
+def directory(records, month):
+    """Per node its highest-seq valid record joined by the month; equivocators left out."""
+    by_seq, equivocated = {}, set()
+    for n in records:
+        if not verify(bytes.fromhex(n["node"]), node_message(n), bytes.fromhex(n["sig"])):
+            continue
+        key = (n["node"], n["seq"])
+        if key in by_seq and node_message(by_seq[key]) != node_message(n):
+            equivocated.add(n["node"])
+        by_seq.setdefault(key, n)
+    best = {}
+    for (node, seq), n in sorted(by_seq.items()):
+        if node not in equivocated and n["joined"] <= month:
+            best[node] = n
+    return best
+
+
+def reviewers(records, home, month):
+    d = directory(records, month)
+    x = int.from_bytes(review_point(home, month), "big")
+    near = sorted((n for n in d if n != home), key=lambda n: int(n, 16) ^ x)
+    cluster = d[home]["cluster"]
+    peers = [n for n in near if d[n]["cluster"] == cluster]
+    externals = [n for n in near if d[n]["cluster"] != cluster]
+    ext = externals[0]
+    others = [n for n in externals if n != ext]
+    arbiters = ([n for n in others if d[n]["cluster"] != d[ext]["cluster"]]
+                + [n for n in others if d[n]["cluster"] == d[ext]["cluster"]])
+    ids = [blake3(node_message(n)) for n in d.values()]
+    return {"directory": [d[n] for n in sorted(d)], "directory_root": hx(root(ids)),
+            "cluster_peers": peers, "externals": externals, "arbiters_for_first_external": arbiters}
+
+
+def signed_json(record, message, seed):
+    record["sig"] = hx(sign(seed, message(record)))
+    msg = message(record)
+    return {"message": hx(msg), "id": hx(blake3(msg)),
+            "json": json.dumps(record, separators=(",", ":"), ensure_ascii=False)}
+
+
+def review_cases():
+    month = "2026-10"
+    seeds = [seed_of(f"operator {i}") for i in range(9)]
+    keys = [hx(public_key(s)) for s in seeds]
+    clusters = [0, 0, 0, 1, 1, 1, 2, 2, 3]
+    nodes = []
+    for i, (seed, key) in enumerate(zip(seeds, keys)):
+        n = {"v": 1, "node": key, "seq": 1, "cluster": clusters[i], "joined": month,
+             "name": ["Nordlys", "Ålesund", "harbour-1", "ridge", "delta", "tide", "fjell",
+                      "kai", "søndre"][i]}
+        n["sig"] = hx(sign(seed, node_message(n)))
+        nodes.append(n)
+    # Left out: a node that joins in November, one that signed two records with one seq, and
+    # a record with a broken signature.
+    late = dict(nodes[0], node=hx(public_key(seed_of("late"))), joined="2026-11", name="late")
+    late["sig"] = hx(sign(seed_of("late"), node_message(late)))
+    twice = [dict(nodes[0], node=hx(public_key(seed_of("twice"))), name=name)
+             for name in ("twice", "twice again")]
+    for t in twice:
+        t["sig"] = hx(sign(seed_of("twice"), node_message(t)))
+    forged = dict(nodes[0], node=hx(public_key(seed_of("forged"))), name="forged")
+    forged["sig"] = hx(broken(sign(seed_of("forged"), node_message(forged)), "S"))
+    home = keys[0]
+    directory_case = {"month": month, "home": home,
+                      "records": [json.dumps(n, separators=(",", ":"), ensure_ascii=False)
+                                  for n in nodes + [late] + twice + [forged]]}
+    picked = reviewers(nodes + [late] + twice + [forged], home, month)
+    directory_case.update({k: v for k, v in picked.items() if k != "directory"})
+    directory_case["in_directory"] = [n["node"] for n in picked["directory"]]
+
+    node_cases = [signed_json(dict(n), node_message, seeds[i]) for i, n in enumerate(nodes[:3])]
+
+    listener_seed = month_seed(seed_of("listener 0"), 2026, 10)
+    listener = hx(public_key(listener_seed))
+    start, _ = month_bounds(2026, 10)
+    receipts = []
+    for seq, (artist, listened, track_ms) in enumerate(
+            [(1, 180000, 180000), (1, 29999, 180000), (2, 10000, 20000), (2, 9999, 20000)]):
+        r = {"v": 1, "listener": listener, "seq": seq,
+             "track": hx(hashlib.sha256(b"review track %d" % artist).digest()),
+             "artist": hx(public_key(seed_of(f"artist {artist}"))),
+             "started_at_ms": start + 4 * 86400000 + seq * 600000, "listened_ms": listened,
+             "track_ms": track_ms, "home_node": home}
+        r["sig"] = hx(sign(listener_seed, receipt_message(r)))
+        receipts.append(r)
+    ids = [blake3(receipt_message(r)) for r in receipts]
+    daily = {"v": 1, "home": home, "day": "2026-10-05", "count": len(receipts),
+             "receipts": hx(root(ids)), "artists": hx(day_artists(receipts))}
+    daily_case = signed_json(daily, daily_message, seeds[0])
+    daily_case["receipts"] = [json.dumps(r, separators=(",", ":")) for r in receipts]
+
+    sub = {"v": 1, "listener": listener, "month": month, "home_node": home,
+           "amount": 10000000, "payment_ref": "tx-review"}
+    sub["sig"] = hx(sign(seeds[0], subscription_message(sub)))
+    carry = {listener: 1234}
+    tally = settle(month, receipts, [sub], carry)
+    bundle = {"v": 1, "home": home, "month": month, "receipts": hx(root(ids)),
+              "subscriptions": hx(root([blake3(subscription_message(sub))])),
+              "carry": hx(carry_digest(carry)), "excluded": hx(root([])),
+              "directory": picked["directory_root"], "tally": tally["digest"], "round": 0}
+    bundle_case = signed_json(bundle, bundle_message, seeds[0])
+    bundle_case.update({"receipts": daily_case["receipts"],
+                        "subscriptions": [json.dumps(sub, separators=(",", ":"))],
+                        "carry": carry})
+    bundle_id = bundle_case["id"]
+    ext = picked["externals"][0]
+    attestation = {"v": 1, "bundle": bundle_id, "tally": tally["digest"], "role": "external",
+                   "rank": 0, "reviewer": ext}
+    dispute = {"v": 1, "bundle": bundle_id, "kind": "suspect", "evidence": hx(root(ids[:1])),
+               "claimed": hx(blake3(b"another tally")), "by": ext}
+    dispute_case = signed_json(dispute, dispute_message, seeds[keys.index(ext)])
+    arbiter = picked["arbiters_for_first_external"][0]
+    verdict = {"v": 1, "dispute": dispute_case["id"], "outcome": "partly",
+               "excluded": hx(root(ids[:1])), "added": hx(root([])), "rank": 0, "arbiter": arbiter}
+    roots = [{"ids": [hx(i) for i in sample], "root": hx(root(sample))}
+             for sample in ([], ids[:1], ids, ids[::-1] + ids[:2])]
+    return {"roots": roots, "directory": directory_case, "nodes": node_cases, "daily": daily_case,
+            "bundle": bundle_case,
+            "attestation": signed_json(attestation, attestation_message, seeds[keys.index(ext)]),
+            "dispute": dispute_case,
+            "verdict": signed_json(verdict, verdict_message, seeds[keys.index(arbiter)])}
+
+
 def seed_of(label):
     return hashlib.sha256(label.encode()).digest()
 
@@ -502,7 +704,7 @@ def build():
 
     return {"month_keys": month_keys, "blake3": blake3_cases, "receipts": receipts,
             "subscriptions": subscriptions, "signatures": signature_cases(),
-            "settlement": settlement_cases()}
+            "settlement": settlement_cases(), "review": review_cases()}
 
 
 def signature_cases():
