@@ -58,6 +58,10 @@ const SLOW: Duration = Duration::from_millis(400);
 const RETRIES: u32 = 3;
 /// The first pause before a retry.
 const RETRY_AFTER: Duration = Duration::from_millis(250);
+/// A provider serving a fetch alone whose connection stays up is waited for (its stalls do
+/// not count towards [`RETRIES`]: a crowd that found only it makes it slow, not gone), but
+/// not for ever: it is given up after this long without a byte.
+const ALONE_GIVE_UP: Duration = Duration::from_secs(120);
 
 /// How a fetch behaves.
 #[derive(Clone, Copy, Debug)]
@@ -427,6 +431,7 @@ async fn provider(shared: Arc<Shared>, transfer: Transfer, addr: iroh::EndpointA
     // Attempts that delivered nothing, in a row; and failed attempts in all (at most
     // RETRIES), which set the patience of the next.
     let (mut failures, mut failed) = (0, 0);
+    let mut delivered = Instant::now();
     for attempt in 0.. {
         let before = shared.lock().providers[index].served.bytes;
         let workers =
@@ -442,20 +447,28 @@ async fn provider(shared: Arc<Shared>, transfer: Transfer, addr: iroh::EndpointA
             }
             (p.served.outcome.clone(), p.served.bytes > before)
         };
-        failures = if progressed { 0 } else { failures + 1 };
         failed = (failed + 1).min(RETRIES);
-        debug!(provider = %id.fmt_short(), blob = %shared.hash, ?outcome, attempt, failures, "provider dropped");
-        match outcome {
+        let waited_for = match outcome {
             Outcome::Corrupt => {
                 transfer.forget_connection(id);
                 transfer.mark_corrupt(id);
                 break;
             }
-            // Alone, it is slow rather than gone (QUIC closes a silent connection).
-            Outcome::Stalled if shared.lock().alone(index) => {}
-            _ => transfer.forget_connection(id),
+            // Alone, it is slow rather than gone (QUIC closes a silent connection): keep the
+            // connection, and wait for it.
+            Outcome::Stalled if shared.lock().alone(index) => true,
+            _ => {
+                transfer.forget_connection(id);
+                false
+            }
+        };
+        if progressed {
+            (failures, delivered) = (0, Instant::now());
+        } else if !waited_for {
+            failures += 1;
         }
-        if failures > RETRIES {
+        debug!(provider = %id.fmt_short(), blob = %shared.hash, ?outcome, attempt, failures, "provider dropped");
+        if failures > RETRIES || delivered.elapsed() > ALONE_GIVE_UP {
             break;
         }
         tokio::time::sleep(RETRY_AFTER * 2u32.pow(failures.saturating_sub(1))).await;

@@ -488,17 +488,23 @@ async fn the_only_provider_is_asked_again_after_it_failed() {
     }
 }
 
-/// An honest provider that leaves every other request unanswered for `delay` before it
-/// serves it: a node too busy to keep up, that still makes progress.
+/// An honest provider that leaves the requests `slow` picks (by their number, from 0)
+/// unanswered for `delay` before it serves them: a node too busy to keep up.
 #[derive(Debug, Clone)]
 struct Sloth {
     store: iroh_blobs::store::fs::FsStore,
     requests: std::sync::Arc<std::sync::atomic::AtomicU32>,
+    slow: fn(u32) -> bool,
     delay: Duration,
 }
 
 impl Sloth {
-    async fn start(dir: &Path, prepared: &PreparedRelease, delay: Duration) -> (LiarNode, Self) {
+    async fn start(
+        dir: &Path,
+        prepared: &PreparedRelease,
+        slow: fn(u32) -> bool,
+        delay: Duration,
+    ) -> (LiarNode, Self) {
         let store = iroh_blobs::store::fs::FsStore::load(dir).await.unwrap();
         for t in &prepared.tracks {
             store.add_bytes(t.stream.clone()).await.unwrap();
@@ -516,6 +522,7 @@ impl Sloth {
         let sloth = Sloth {
             store,
             requests: Default::default(),
+            slow,
             delay,
         };
         let router = iroh::protocol::Router::builder(endpoint)
@@ -526,7 +533,8 @@ impl Sloth {
 
     /// Requests it left waiting.
     fn stalls(&self) -> u32 {
-        self.requests.load(std::sync::atomic::Ordering::SeqCst) / 2
+        let asked = self.requests.load(std::sync::atomic::Ordering::SeqCst);
+        (0..asked).filter(|n| (self.slow)(*n)).count() as u32
     }
 
     async fn answer(
@@ -543,7 +551,7 @@ impl Sloth {
         let n = self
             .requests
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        if n % 2 == 1 {
+        if (self.slow)(n) {
             tokio::time::sleep(self.delay).await;
         }
         let ranges = get.ranges.iter_infinite().next()?.clone();
@@ -574,10 +582,17 @@ impl iroh::protocol::ProtocolHandler for Sloth {
     }
 }
 
-/// The only provider stalls again and again, more often than a provider may fail in a row,
-/// but serves something between its stalls: the fetch keeps it and completes.
+/// The only provider stalls again and again, more often than a provider may fail in a row:
+/// every other request (it serves something between its stalls), or its first 15 (it is
+/// swamped, then recovers). The fetch waits for it and completes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_only_provider_slow_by_fits_serves_the_whole_track() {
+    for slow in [(|n| n % 2 == 1) as fn(u32) -> bool, |n| n < 15] {
+        slow_provider_serves(slow).await;
+    }
+}
+
+async fn slow_provider_serves(slow: fn(u32) -> bool) {
     let dir = tempfile::tempdir().unwrap();
     let prepared = release(dir.path(), 60.0, 128_000);
     let track = prepared.tracks[0].track.clone();
@@ -586,16 +601,17 @@ async fn the_only_provider_slow_by_fits_serves_the_whole_track() {
         stall: Duration::from_millis(100),
     };
     // Longer than the most patience a lone provider gets (8 times the stall limit).
-    let (slow, sloth) = Sloth::start(
+    let (node_slow, sloth) = Sloth::start(
         &dir.path().join("sloth"),
         &prepared,
+        slow,
         Duration::from_millis(1500),
     )
     .await;
     let (lib, me) = node(dir.path(), "listener", 43).await;
     lib.add_manifest(&prepared.manifest).unwrap();
     let hash = iroh_blobs::Hash::from(track.hash.0);
-    let fetch = Fetch::start(&me, hash, track.size, vec![slow.addr()], options).await;
+    let fetch = Fetch::start(&me, hash, track.size, vec![node_slow.addr()], options).await;
     let report = tokio::time::timeout(Duration::from_secs(60), fetch.finished())
         .await
         .expect("the fetch ends")
@@ -610,5 +626,5 @@ async fn the_only_provider_slow_by_fits_serves_the_whole_track() {
     assert!(lib.has_blob(&track.hash).await.unwrap());
     drop(fetch);
     me.shutdown().await.unwrap();
-    slow.router.shutdown().await.unwrap();
+    node_slow.router.shutdown().await.unwrap();
 }
