@@ -56,6 +56,16 @@ subscriptions = [record_bytes(v) for v in VECTORS["subscriptions"]]
 receipt_lines = [v["json"] for v in VECTORS["receipts"]]
 subscription_lines = [v["json"] for v in VECTORS["subscriptions"]]
 
+# review.md's records: the first byte picks the record ((pick >> 1) % 6: node, daily, bundle,
+# attestation, dispute, verdict) and the form (pick & 1: JSON, else binary).
+REVIEW = VECTORS["review"]
+review_records = {}
+for kind, cases in enumerate([REVIEW["nodes"], [REVIEW["daily"]], [REVIEW["bundle"]],
+                              [REVIEW["attestation"]], [REVIEW["dispute"]], [REVIEW["verdict"]]]):
+    for i, case in enumerate(cases):
+        review_records[f"kind{kind}-{i}.bin"] = bytes([kind << 1]) + record_bytes(case)
+        review_records[f"kind{kind}-{i}.json"] = bytes([kind << 1 | 1]) + case["json"].encode()
+
 ARTIST_SEED = vectors.seed_of("artist")
 ARTIST = vectors.public_key(ARTIST_SEED)
 
@@ -244,6 +254,7 @@ def main():
     seeds("subscription_bin", {f"subscription{i}": s for i, s in enumerate(subscriptions)})
     seeds("subscription_json",
           {f"subscription{i}.json": s for i, s in enumerate(subscription_lines)})
+    seeds("review_records", review_records)
 
     one_bin, one_json = manifest("Nó Signal", "Loopback", [track(1, "Hello")])
     two_bin, two_json = manifest("A", "Two", [track(1, "Wörld"), track(3, "")])

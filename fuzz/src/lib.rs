@@ -32,6 +32,27 @@ pub fn check_subscription(s: &SignedSubscription) {
     assert_eq!(SignedSubscription::from_json(&s.to_json()).as_ref(), Ok(s));
 }
 
+/// A review.md record from `input` (its JSON line when `json`, else its binary form): what
+/// decodes reads back to itself from both forms, and its id is BLAKE3 of its signed message.
+pub fn check_record<T>(input: &[u8], json: bool)
+where
+    T: nineten_protocol::record::Body + PartialEq + std::fmt::Debug,
+{
+    use nineten_protocol::record::Record;
+    let decoded = if json {
+        std::str::from_utf8(input)
+            .ok()
+            .and_then(|t| Record::<T>::from_json(t).ok())
+    } else {
+        Record::<T>::from_bytes(input).ok()
+    };
+    if let Some(r) = decoded {
+        assert_eq!(Record::<T>::from_bytes(&r.to_bytes()).as_ref(), Ok(&r));
+        assert_eq!(Record::<T>::from_json(&r.to_json()).as_ref(), Ok(&r));
+        assert_eq!(r.id(), ContentHash::of(&r.message()));
+    }
+}
+
 /// A decoded manifest: binary and JSON forms read back to it; its id is BLAKE3 of its signed
 /// message alone.
 pub fn check_manifest(m: &SignedManifest) {
