@@ -264,25 +264,16 @@ struct Liar {
     store: iroh_blobs::store::fs::FsStore,
 }
 
-struct LiarNode {
+/// A provider written here, speaking the iroh-blobs protocol through a handler of its own.
+struct HandMade {
     router: iroh::protocol::Router,
 }
 
-impl LiarNode {
-    fn addr(&self) -> iroh::EndpointAddr {
-        self.router.endpoint().addr()
-    }
-}
-
-impl Liar {
-    async fn start(dir: &Path, prepared: &PreparedRelease) -> LiarNode {
-        let store = iroh_blobs::store::fs::FsStore::load(dir).await.unwrap();
-        for t in &prepared.tracks {
-            store.add_bytes(t.stream.clone()).await.unwrap();
-            store.add_bytes(t.index.clone()).await.unwrap();
-        }
+impl HandMade {
+    /// Serves `handler` on 127.0.0.1 under the key of `seed`.
+    async fn start(seed: u8, handler: impl iroh::protocol::ProtocolHandler) -> Self {
         let endpoint = iroh::Endpoint::builder(iroh::endpoint::presets::Minimal)
-            .secret_key(iroh::SecretKey::from_bytes(&[21; 32]))
+            .secret_key(iroh::SecretKey::from_bytes(&[seed; 32]))
             .relay_mode(iroh::endpoint::RelayMode::Disabled)
             .clear_ip_transports()
             .bind_addr(LOOPBACK.parse::<SocketAddr>().unwrap())
@@ -292,36 +283,75 @@ impl Liar {
             .await
             .unwrap();
         let router = iroh::protocol::Router::builder(endpoint)
-            .accept(iroh_blobs::ALPN, Liar { store })
+            .accept(iroh_blobs::ALPN, handler)
             .spawn();
-        LiarNode { router }
+        Self { router }
+    }
+
+    fn addr(&self) -> iroh::EndpointAddr {
+        self.router.endpoint().addr()
+    }
+}
+
+/// A blob store in `dir` holding the release's tracks and seek indexes.
+async fn store_of(dir: &Path, prepared: &PreparedRelease) -> iroh_blobs::store::fs::FsStore {
+    let store = iroh_blobs::store::fs::FsStore::load(dir).await.unwrap();
+    for t in &prepared.tracks {
+        store.add_bytes(t.stream.clone()).await.unwrap();
+        store.add_bytes(t.index.clone()).await.unwrap();
+    }
+    store
+}
+
+/// Answers one iroh-blobs get request on `send`, from `store`: the size, hash
+/// tree and data, every data piece passed through `tamper`.
+async fn answer_get(
+    store: &iroh_blobs::store::fs::FsStore,
+    get: iroh_blobs::protocol::GetRequest,
+    send: &mut iroh::endpoint::SendStream,
+    tamper: fn(&mut [u8]),
+) -> Option<()> {
+    use futures::StreamExt;
+    use iroh_blobs::api::blobs::EncodedItem;
+    let ranges = get.ranges.iter_infinite().next()?.clone();
+    let items = store.export_bao(get.hash, ranges).stream();
+    futures::pin_mut!(items);
+    while let Some(item) = items.next().await {
+        let bytes = match item {
+            EncodedItem::Size(size) => size.to_le_bytes().to_vec(),
+            EncodedItem::Parent(p) => [*p.pair.0.as_bytes(), *p.pair.1.as_bytes()].concat(),
+            EncodedItem::Leaf(leaf) => {
+                let mut data = leaf.data.to_vec();
+                tamper(&mut data);
+                data
+            }
+            EncodedItem::Done | EncodedItem::Error(_) => break,
+        };
+        send.write_all(&bytes).await.ok()?;
+    }
+    send.finish().ok()
+}
+
+/// Reads one request from `recv`: a get, or nothing.
+async fn read_get(
+    recv: &mut iroh::endpoint::RecvStream,
+) -> Option<iroh_blobs::protocol::GetRequest> {
+    match iroh_blobs::protocol::Request::read_async(recv).await.ok()? {
+        (iroh_blobs::protocol::Request::Get(get), _) => Some(get),
+        _ => None,
+    }
+}
+
+impl Liar {
+    async fn start(dir: &Path, prepared: &PreparedRelease) -> HandMade {
+        let store = store_of(dir, prepared).await;
+        HandMade::start(21, Liar { store }).await
     }
 
     async fn answer(&self, conn: &iroh::endpoint::Connection) -> Option<()> {
-        use futures::StreamExt;
-        use iroh_blobs::api::blobs::EncodedItem;
-        use iroh_blobs::protocol::Request;
         let (mut send, mut recv) = conn.accept_bi().await.ok()?;
-        let (Request::Get(get), _) = Request::read_async(&mut recv).await.ok()? else {
-            return None;
-        };
-        let ranges = get.ranges.iter_infinite().next()?.clone();
-        let items = self.store.export_bao(get.hash, ranges).stream();
-        futures::pin_mut!(items);
-        while let Some(item) = items.next().await {
-            let bytes = match item {
-                EncodedItem::Size(size) => size.to_le_bytes().to_vec(),
-                EncodedItem::Parent(p) => [*p.pair.0.as_bytes(), *p.pair.1.as_bytes()].concat(),
-                EncodedItem::Leaf(leaf) => {
-                    let mut data = leaf.data.to_vec();
-                    data[0] ^= 0x55;
-                    data
-                }
-                EncodedItem::Done | EncodedItem::Error(_) => break,
-            };
-            send.write_all(&bytes).await.ok()?;
-        }
-        send.finish().ok()
+        let get = read_get(&mut recv).await?;
+        answer_get(&self.store, get, &mut send, |data| data[0] ^= 0x55).await
     }
 }
 
@@ -504,31 +534,14 @@ impl Sloth {
         prepared: &PreparedRelease,
         slow: fn(u32) -> bool,
         delay: Duration,
-    ) -> (LiarNode, Self) {
-        let store = iroh_blobs::store::fs::FsStore::load(dir).await.unwrap();
-        for t in &prepared.tracks {
-            store.add_bytes(t.stream.clone()).await.unwrap();
-        }
-        let endpoint = iroh::Endpoint::builder(iroh::endpoint::presets::Minimal)
-            .secret_key(iroh::SecretKey::from_bytes(&[22; 32]))
-            .relay_mode(iroh::endpoint::RelayMode::Disabled)
-            .clear_ip_transports()
-            .bind_addr(LOOPBACK.parse::<SocketAddr>().unwrap())
-            .unwrap()
-            .alpns(vec![iroh_blobs::ALPN.to_vec()])
-            .bind()
-            .await
-            .unwrap();
+    ) -> (HandMade, Self) {
         let sloth = Sloth {
-            store,
+            store: store_of(dir, prepared).await,
             requests: Default::default(),
             slow,
             delay,
         };
-        let router = iroh::protocol::Router::builder(endpoint)
-            .accept(iroh_blobs::ALPN, sloth.clone())
-            .spawn();
-        (LiarNode { router }, sloth)
+        (HandMade::start(22, sloth.clone()).await, sloth)
     }
 
     /// Requests it left waiting.
@@ -542,31 +555,14 @@ impl Sloth {
         mut send: iroh::endpoint::SendStream,
         mut recv: iroh::endpoint::RecvStream,
     ) -> Option<()> {
-        use futures::StreamExt;
-        use iroh_blobs::api::blobs::EncodedItem;
-        use iroh_blobs::protocol::Request;
-        let (Request::Get(get), _) = Request::read_async(&mut recv).await.ok()? else {
-            return None;
-        };
+        let get = read_get(&mut recv).await?;
         let n = self
             .requests
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         if (self.slow)(n) {
             tokio::time::sleep(self.delay).await;
         }
-        let ranges = get.ranges.iter_infinite().next()?.clone();
-        let items = self.store.export_bao(get.hash, ranges).stream();
-        futures::pin_mut!(items);
-        while let Some(item) = items.next().await {
-            let bytes = match item {
-                EncodedItem::Size(size) => size.to_le_bytes().to_vec(),
-                EncodedItem::Parent(p) => [*p.pair.0.as_bytes(), *p.pair.1.as_bytes()].concat(),
-                EncodedItem::Leaf(leaf) => leaf.data.to_vec(),
-                EncodedItem::Done | EncodedItem::Error(_) => break,
-            };
-            send.write_all(&bytes).await.ok()?;
-        }
-        send.finish().ok()
+        answer_get(&self.store, get, &mut send, |_| {}).await
     }
 }
 
