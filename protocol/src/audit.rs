@@ -199,17 +199,14 @@ pub fn audit(r: &MonthRecords) -> Result<Audit, AuditError> {
             "{} node record(s), {} in the directory for {month}; root {} the bundle's",
             r.nodes.len(),
             directory.len(),
-            if directory.root() == b.directory {
-                "matches"
-            } else {
-                "differs from"
-            }
+            matches(directory.root() == b.directory)
         ),
     );
 
     let of_month =
         |x: &SignedReceipt| x.receipt.home_node == home && month.contains(x.receipt.started_at_ms);
-    let receipts_root = root(r.receipts.iter().map(SignedReceipt::id));
+    let used: BTreeSet<ContentHash> = r.receipts.iter().map(SignedReceipt::id).collect();
+    let receipts_root = root(used.iter().copied());
     let foreign = r.receipts.iter().filter(|x| !of_month(x)).count();
     check(
         "receipts",
@@ -221,7 +218,6 @@ pub fn audit(r: &MonthRecords) -> Result<Audit, AuditError> {
         ),
     );
     let excluded_root = root(r.excluded.iter().map(SignedReceipt::id));
-    let used: BTreeSet<ContentHash> = r.receipts.iter().map(SignedReceipt::id).collect();
     let both = r.excluded.iter().filter(|x| used.contains(&x.id())).count();
     check(
         "excluded",

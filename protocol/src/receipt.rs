@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::FieldError;
 use crate::identity::Keypair;
 use crate::key::{ContentHash, PublicKey, Signature};
+use crate::record::Fields;
 use crate::signature::Signed;
 
 /// Domain tag that starts every receipt's signed message: `9ten/receipt/v1` and a zero byte.
@@ -99,23 +100,23 @@ impl SignedReceipt {
                 format!("expected {RECORD_LEN} bytes, found {}", bytes.len()),
             ));
         }
-        let mut r = Reader(bytes);
-        if r.take::<16>() != *RECEIPT_TAG {
+        let mut r = Fields::new(bytes);
+        if r.take::<16>("tag")? != *RECEIPT_TAG {
             return Err(FieldError::new("tag", "not a 9ten/receipt/v1 record"));
         }
         let receipt = Receipt {
-            listener: PublicKey(r.take()),
-            seq: u64::from_be_bytes(r.take()),
-            track: ContentHash(r.take()),
-            artist: PublicKey(r.take()),
-            started_at_ms: u64::from_be_bytes(r.take()),
-            listened_ms: u32::from_be_bytes(r.take()),
-            track_ms: u32::from_be_bytes(r.take()),
-            home_node: PublicKey(r.take()),
+            listener: r.key("listener")?,
+            seq: r.u64("seq")?,
+            track: r.hash("track")?,
+            artist: r.key("artist")?,
+            started_at_ms: r.u64("started_at_ms")?,
+            listened_ms: r.u32("listened_ms")?,
+            track_ms: r.u32("track_ms")?,
+            home_node: r.key("home_node")?,
         };
         Ok(Self {
             receipt,
-            sig: Signature(r.take()),
+            sig: Signature(r.take("sig")?),
         })
     }
 
@@ -206,17 +207,6 @@ impl Writer<'_> {
         let (head, tail) = std::mem::take(&mut self.0).split_at_mut(bytes.len());
         head.copy_from_slice(bytes);
         self.0 = tail;
-    }
-}
-
-/// Reads fixed-size fields in order from a buffer whose length was checked.
-pub(crate) struct Reader<'a>(pub(crate) &'a [u8]);
-
-impl Reader<'_> {
-    pub(crate) fn take<const N: usize>(&mut self) -> [u8; N] {
-        let (head, tail) = self.0.split_at(N);
-        self.0 = tail;
-        head.try_into().expect("split_at gave N bytes")
     }
 }
 

@@ -149,7 +149,12 @@ pub fn check_version(v: u64) -> Result<(), FieldError> {
 /// cut off.
 pub struct Fields<'a>(&'a [u8]);
 
-impl Fields<'_> {
+impl<'a> Fields<'a> {
+    /// The fields of `bytes`.
+    pub fn new(bytes: &'a [u8]) -> Self {
+        Self(bytes)
+    }
+
     /// The next `N` bytes, as field `field`.
     pub fn take<const N: usize>(&mut self, field: &str) -> Result<[u8; N], FieldError> {
         if self.0.len() < N {

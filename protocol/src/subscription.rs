@@ -8,6 +8,7 @@ use crate::identity::Keypair;
 use crate::key::{ContentHash, PublicKey, Signature};
 use crate::money::FEE;
 use crate::month::Month;
+use crate::record::Fields;
 use crate::signature::Signed;
 
 /// Domain tag that starts every subscription's signed message.
@@ -111,18 +112,16 @@ impl SignedSubscription {
             return Err(FieldError::new("(record)", "too short for a subscription"));
         }
         let (head, rest) = bytes.split_at(FIXED);
-        let mut r = crate::receipt::Reader(head);
-        if r.take::<21>() != *SUBSCRIPTION_TAG {
+        let mut r = Fields::new(head);
+        if r.take::<21>("tag")? != *SUBSCRIPTION_TAG {
             return Err(FieldError::new("tag", "not a 9ten/subscription/v1 record"));
         }
-        let listener = PublicKey(r.take());
-        let year = u16::from_be_bytes(r.take());
-        let [month] = r.take::<1>();
-        let month = Month::new(year, month).map_err(|e| FieldError::new("month", e))?;
-        let home_node = PublicKey(r.take());
-        let amount = u64::from_be_bytes(r.take());
+        let listener = r.key("listener")?;
+        let month = r.month("month")?;
+        let home_node = r.key("home_node")?;
+        let amount = r.u64("amount")?;
         check_amount(amount)?;
-        let len = usize::from(u16::from_be_bytes(r.take()));
+        let len = usize::from(r.u16("payment_ref")?);
         if rest.len() != len + Signature::LEN {
             return Err(FieldError::new(
                 "payment_ref",
