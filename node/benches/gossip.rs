@@ -3,7 +3,8 @@
 //! - latency from `publish` until all 10 nodes hold a receipt, at 200 receipts/s in total
 //!   (p50, p95), each from a listener already active this month;
 //! - the same 200/s latency while a hostile peer (in its own process, at the lowest priority)
-//!   floods one node with receipts of fresh keys, and the CPU the nodes used in each case;
+//!   floods one node with receipts of fresh keys (as fast as it can, or
+//!   `NINETEN_BENCH_FLOOD_RATE` a second), and the CPU the nodes used in each case;
 //! - then rising rates, to find the highest one the nodes sustain (p95 under 1 s);
 //! - time and payload bytes for two halves of 10 nodes holding 10,000 receipts (5,000 each) to
 //!   converge after the partition heals through one link;
@@ -114,6 +115,10 @@ async fn latencies(
 
 /// Set in the flooder's process: the address of the node it floods.
 const FLOOD_TO: &str = "NINETEN_BENCH_FLOOD_TO";
+/// Receipts a second the flooder gossips (`NINETEN_BENCH_FLOOD_RATE`, passed on to its
+/// process); unset, as fast as it can. Just under the peers' allowance for gossip over budget
+/// (500 a second more than the budgets) is the flood no peer is banned for.
+const FLOOD_RATE: &str = "NINETEN_BENCH_FLOOD_RATE";
 /// Set in the flooder's process: how many receipts the victims hold.
 const FLOOD_HOLD: &str = "NINETEN_BENCH_FLOOD_HOLD";
 
@@ -137,7 +142,14 @@ async fn flood(to: libp2p::Multiaddr) {
         .unwrap()
         .unwrap();
     let topic = nineten_node::net::receipt_topic(support::october());
-    for key in 5_000_000u32.. {
+    let gap = std::env::var(FLOOD_RATE)
+        .ok()
+        .map(|r| Duration::from_secs_f64(1.0 / r.parse::<f64>().unwrap()));
+    let began = Instant::now();
+    for (i, key) in (5_000_000u32..).enumerate() {
+        if let Some(gap) = gap {
+            tokio::time::sleep_until((began + gap * i as u32).into()).await;
+        }
         let bytes = receipt(key, 0).to_bytes().to_vec();
         let _ = flooder.client.publish_raw(topic.clone(), bytes).await;
     }
@@ -227,10 +239,26 @@ async fn main() {
     // flooder gossips valid receipts of fresh keys to node 0 as fast as it can (each a
     // different listener: no cap applies, only budgets).
     std::io::Write::write_all(flooder.stdin.as_mut().unwrap(), b"go\n").unwrap();
-    let before = nodes[0].client.stats().await.unwrap();
+    let mut before = Vec::new();
+    for n in &nodes {
+        before.push(n.client.stats().await.unwrap());
+    }
     let (cpu, began) = (cpu_secs(), Instant::now());
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (l, missing) = latencies(&nodes, 200, pool(FLOODED)).await;
+    for (i, n) in nodes.iter().enumerate() {
+        let (a, b) = (n.client.stats().await.unwrap(), &before[i]);
+        eprintln!(
+            "node {i}: gossip {} accepted {} reconciled {} limited {} dup {} sync bytes {}",
+            a.gossip_received - b.gossip_received,
+            a.accepted - b.accepted,
+            a.reconciled - b.reconciled,
+            a.rate_limited - b.rate_limited,
+            a.duplicates - b.duplicates,
+            a.sync_bytes - b.sync_bytes
+        );
+    }
+    let before = before.swap_remove(0);
     let victim = nodes[0].client.stats().await.unwrap();
     let secs = began.elapsed().as_secs_f64();
     let cpu = 100.0 * (cpu_secs() - cpu) / secs;

@@ -25,22 +25,25 @@ pub enum Fault {
     Flood,
     /// Relayed a gossip message over its budget. An honest relay passes on what the whole
     /// network says, and as a month begins every listener's next receipt is of a new key, so
-    /// one costs little: only a peer that keeps more than [`FORGIVEN_EXCESS_PER_SEC`] a second
-    /// over its budget adds up to a ban.
+    /// these are allowed for, [`FORGIVEN_EXCESS_PER_SEC`] a second with bursts of
+    /// [`EXCESS_BURST`]; each one beyond that allowance costs as much as a [`Fault::Flood`].
     Excess,
 }
 
-/// Gossip messages over budget a second that a peer's points forgive as fast as they come:
-/// as a month begins, a million listeners of whom a tenth are playing start new keys at about
-/// 400 a second, all of which an honest relay may pass on.
+/// Gossip messages over budget a second that a peer is allowed: as a month begins, a million
+/// listeners of whom a tenth are playing start new keys at about 400 a second, all of which
+/// an honest relay may pass on.
 pub const FORGIVEN_EXCESS_PER_SEC: f64 = 500.0;
+/// Gossip messages over budget a peer may send at once beyond [`FORGIVEN_EXCESS_PER_SEC`]
+/// (five seconds of it). A peer that sends them faster has its allowance spent in seconds,
+/// then [`FAULT_LIMIT`] more get it banned: one sending 2,000 a second, about 2 s.
+pub const EXCESS_BURST: f64 = 5.0 * FORGIVEN_EXCESS_PER_SEC;
 
 impl Fault {
     fn points(self) -> f64 {
         match self {
             Self::Lie => 25.0,
-            Self::Flood => 1.0,
-            Self::Excess => FORGIVE_PER_SEC / FORGIVEN_EXCESS_PER_SEC,
+            Self::Flood | Self::Excess => 1.0,
         }
     }
 }
@@ -117,16 +120,30 @@ impl<K: Hash + Eq> Budget<K> {
 }
 
 /// Every peer's fault points and the bans in force.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Conduct {
     points: HashMap<PeerId, (f64, Instant)>,
     banned: HashMap<PeerId, Instant>,
+    /// What each peer may relay over its gossip budgets before that costs it points.
+    excess: Budget,
+}
+
+impl Default for Conduct {
+    fn default() -> Self {
+        Self {
+            points: HashMap::new(),
+            banned: HashMap::new(),
+            excess: Budget::new(FORGIVEN_EXCESS_PER_SEC, EXCESS_BURST),
+        }
+    }
 }
 
 impl Conduct {
     /// Records a fault; true when it takes the peer to the limit (ban it now).
     pub fn fault(&mut self, peer: PeerId, fault: Fault, now: Instant) -> bool {
-        if self.banned.contains_key(&peer) {
+        if self.banned.contains_key(&peer)
+            || (fault == Fault::Excess && self.excess.take(peer, 1.0, now))
+        {
             return false;
         }
         let (points, last) = self.points.entry(peer).or_insert((0.0, now));
@@ -135,6 +152,7 @@ impl Conduct {
         *last = now;
         if *points >= f64::from(FAULT_LIMIT) {
             self.points.remove(&peer);
+            self.excess.forget(&peer);
             self.banned.insert(peer, now + BAN);
             true
         } else {
@@ -161,6 +179,7 @@ impl Conduct {
         }
         self.points
             .retain(|_, (points, last)| *points - now.duration_since(*last).as_secs_f64() > 0.0);
+        self.excess.prune(now);
         done
     }
 }
@@ -214,14 +233,17 @@ mod tests {
         for s in 0..1000 {
             assert!(!c.fault(honest, Fault::Flood, t0 + Duration::from_secs(s)));
         }
-        // Gossip over budget: 333 a second is forgiven, 20,000 a second is a ban within 3 s.
+        // Gossip over budget: 490 a second is allowed for 100 s, 2,000 a second is a ban
+        // within 2 s.
         let (relay, flooder) = (PeerId::random(), PeerId::random());
-        for ms in (0..100_000u64).step_by(3) {
-            assert!(!c.fault(relay, Fault::Excess, t0 + Duration::from_millis(ms)));
+        for i in 0..49_000u64 {
+            let at = t0 + Duration::from_micros(100_000_000 * i / 49_000);
+            assert!(!c.fault(relay, Fault::Excess, at));
         }
-        let banned_after = (0..60_000u64)
-            .find(|i| c.fault(flooder, Fault::Excess, t0 + Duration::from_micros(50 * i)));
-        assert!(banned_after.is_some(), "not banned");
+        let banned_after = (0..4_000u64)
+            .find(|i| c.fault(flooder, Fault::Excess, t0 + Duration::from_micros(500 * i)));
+        let banned_after = Duration::from_micros(500 * banned_after.expect("not banned"));
+        assert!(banned_after < Duration::from_secs(2), "{banned_after:?}");
         assert!(c.expire(t0 + BAN - Duration::from_secs(1)).is_empty());
         let mut back = c.expire(t0 + BAN + Duration::from_secs(10));
         back.sort();
