@@ -34,6 +34,11 @@ pub enum Kind {
     Seq = b'q',
     /// Index: a receipt's id; value is its listener and seq (the rest of its key).
     ReceiptById = b'i',
+    /// A node record by id: value is its binary form.
+    NodeRecord = b'o',
+    /// A subscription request waiting for the operator, by request id: value is the request
+    /// as the node encodes it.
+    Pending = b'p',
 }
 
 /// Builds a key of `kind` from parts.
@@ -100,6 +105,39 @@ pub fn subscription_by_month(month: Month, listener: &PublicKey, id: &ContentHas
 /// The prefix of one month's subscriptions.
 pub fn subscriptions_of_month(month: Month) -> Vec<u8> {
     key(Kind::SubscriptionByMonth, &[&month_bytes(month)])
+}
+
+/// The prefix of all subscriptions.
+pub fn subscriptions() -> Vec<u8> {
+    key(Kind::Subscription, &[])
+}
+
+/// The prefix of one listener key's subscriptions (a listener key belongs to one month).
+pub fn subscriptions_of_listener(month: Month, listener: &PublicKey) -> Vec<u8> {
+    key(
+        Kind::SubscriptionByMonth,
+        &[&month_bytes(month), &listener.0],
+    )
+}
+
+/// A node record by id.
+pub fn node_record(id: &ContentHash) -> Vec<u8> {
+    key(Kind::NodeRecord, &[&id.0])
+}
+
+/// The prefix of all node records.
+pub fn node_records() -> Vec<u8> {
+    key(Kind::NodeRecord, &[])
+}
+
+/// A pending subscription request by id.
+pub fn pending(id: &ContentHash) -> Vec<u8> {
+    key(Kind::Pending, &[&id.0])
+}
+
+/// The prefix of all pending subscription requests.
+pub fn pendings() -> Vec<u8> {
+    key(Kind::Pending, &[])
 }
 
 /// A release manifest by release id.

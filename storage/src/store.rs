@@ -24,6 +24,7 @@ use nineten_protocol::identity::Secret;
 use nineten_protocol::key::{ContentHash, PublicKey};
 use nineten_protocol::manifest::SignedManifest;
 use nineten_protocol::month::Month;
+use nineten_protocol::node_record::SignedNodeRecord;
 use nineten_protocol::receipt::SignedReceipt;
 use nineten_protocol::subscription::SignedSubscription;
 use nineten_protocol::tally::Tally;
@@ -272,13 +273,7 @@ impl Store {
     pub fn put_subscriptions(&self, subscriptions: &[SignedSubscription]) -> Result<(), Error> {
         let mut batch = sled::Batch::default();
         for s in subscriptions {
-            let id = s.id();
-            let sub = &s.subscription;
-            batch.insert(keys::subscription(&id), s.to_bytes());
-            batch.insert(
-                keys::subscription_by_month(sub.month, &sub.listener, &id),
-                &[],
-            );
+            add_subscription(&mut batch, s);
         }
         self.commit(batch, "storing subscriptions")
     }
@@ -340,30 +335,163 @@ impl Store {
         after: Option<&ContentHash>,
         limit: usize,
     ) -> Result<Vec<ContentHash>, Error> {
+        self.ids_after(keys::manifests(), after, limit, "manifests")
+    }
+
+    /// Up to `limit` ids of records under `prefix` (which ends each key with the id), in byte
+    /// order, those after `after` (exclusive).
+    fn ids_after(
+        &self,
+        prefix: Vec<u8>,
+        after: Option<&ContentHash>,
+        limit: usize,
+        what: &'static str,
+    ) -> Result<Vec<ContentHash>, Error> {
         let start = match after {
             Some(id) => {
-                let mut k = keys::manifest(id);
+                let mut k = prefix.clone();
+                k.extend_from_slice(&id.0);
                 k.push(0);
                 k
             }
-            None => keys::manifests(),
-        };
-        let end = {
-            let mut k = keys::manifests();
-            let last = k.len() - 1;
-            k[last] += 1;
-            k
+            None => prefix.clone(),
         };
         self.db
-            .range(start..end)
+            .range(start..)
             .keys()
+            .take_while(|k| k.as_ref().map_or(true, |k| k.starts_with(&prefix)))
             .take(limit)
             .map(|k| {
-                let k = k.map_err(Error::db("scanning manifests"))?;
+                let k = k.map_err(Error::db("scanning ids"))?;
                 keys::id_at_end(&k)
-                    .ok_or_else(|| corrupt(&k, FieldError::new("manifest", "key too short")))
+                    .ok_or_else(|| corrupt(&k, FieldError::new(what, "key too short")))
             })
             .collect()
+    }
+
+    /// Up to `limit` subscription ids in byte order, those after `after` (exclusive).
+    pub fn subscription_ids(
+        &self,
+        after: Option<&ContentHash>,
+        limit: usize,
+    ) -> Result<Vec<ContentHash>, Error> {
+        self.ids_after(keys::subscriptions(), after, limit, "subscriptions")
+    }
+
+    /// A subscription by id.
+    pub fn subscription(&self, id: &ContentHash) -> Result<Option<SignedSubscription>, Error> {
+        let key = keys::subscription(id);
+        let value = self
+            .db
+            .get(&key)
+            .map_err(Error::db("reading a subscription"))?;
+        value
+            .map(|v| SignedSubscription::from_bytes(&v).map_err(|e| corrupt(&key, e)))
+            .transpose()
+    }
+
+    /// The subscriptions of one listener key for `month` (at most one counts: `records.md`).
+    pub fn subscriptions_of_listener(
+        &self,
+        month: Month,
+        listener: &PublicKey,
+    ) -> Result<Vec<SignedSubscription>, Error> {
+        let mut out = Vec::new();
+        for entry in self
+            .db
+            .scan_prefix(keys::subscriptions_of_listener(month, listener))
+        {
+            let (key, _) = entry.map_err(Error::db("scanning subscriptions"))?;
+            let id = keys::id_at_end(&key)
+                .ok_or_else(|| corrupt(&key, FieldError::new("key", "too short")))?;
+            out.extend(self.subscription(&id)?);
+        }
+        Ok(out)
+    }
+
+    /// Stores a node record durably (one copy per record, the last one written).
+    pub fn put_node_record(&self, record: &SignedNodeRecord) -> Result<(), Error> {
+        self.db
+            .insert(keys::node_record(&record.id()), record.to_bytes())
+            .map_err(Error::db("storing a node record"))?;
+        self.flush()
+    }
+
+    /// A node record by id.
+    pub fn node_record(&self, id: &ContentHash) -> Result<Option<SignedNodeRecord>, Error> {
+        let key = keys::node_record(id);
+        let value = self
+            .db
+            .get(&key)
+            .map_err(Error::db("reading a node record"))?;
+        value
+            .map(|v| SignedNodeRecord::from_bytes(&v).map_err(|e| corrupt(&key, e)))
+            .transpose()
+    }
+
+    /// Every node record held, by id.
+    pub fn node_records(&self) -> Result<Vec<SignedNodeRecord>, Error> {
+        self.db
+            .scan_prefix(keys::node_records())
+            .map(|entry| {
+                let (key, value) = entry.map_err(Error::db("scanning node records"))?;
+                SignedNodeRecord::from_bytes(&value).map_err(|e| corrupt(&key, e))
+            })
+            .collect()
+    }
+
+    /// Up to `limit` node record ids in byte order, those after `after` (exclusive).
+    pub fn node_record_ids(
+        &self,
+        after: Option<&ContentHash>,
+        limit: usize,
+    ) -> Result<Vec<ContentHash>, Error> {
+        self.ids_after(keys::node_records(), after, limit, "node records")
+    }
+
+    /// Keeps a subscription request for the operator to decide, durably.
+    pub fn put_pending(&self, id: &ContentHash, request: &[u8]) -> Result<(), Error> {
+        self.db
+            .insert(keys::pending(id), request)
+            .map_err(Error::db("storing a subscription request"))?;
+        self.flush()
+    }
+
+    /// Every pending subscription request, by id.
+    pub fn pending(&self) -> Result<Vec<(ContentHash, Vec<u8>)>, Error> {
+        self.db
+            .scan_prefix(keys::pendings())
+            .map(|entry| {
+                let (key, value) = entry.map_err(Error::db("scanning subscription requests"))?;
+                let id = keys::id_at_end(&key)
+                    .ok_or_else(|| corrupt(&key, FieldError::new("key", "too short")))?;
+                Ok((id, value.to_vec()))
+            })
+            .collect()
+    }
+
+    /// Ends a pending request: with the subscription the operator signed, stored in the same
+    /// atomic batch, or refused (`None`). False when no such request is pending.
+    pub fn settle_pending(
+        &self,
+        id: &ContentHash,
+        signed: Option<&SignedSubscription>,
+    ) -> Result<bool, Error> {
+        let key = keys::pending(id);
+        if !self
+            .db
+            .contains_key(&key)
+            .map_err(Error::db("reading a subscription request"))?
+        {
+            return Ok(false);
+        }
+        let mut batch = sled::Batch::default();
+        batch.remove(key);
+        if let Some(s) = signed {
+            add_subscription(&mut batch, s);
+        }
+        self.commit(batch, "settling a subscription request")?;
+        Ok(true)
     }
 
     /// Stores a month's tally (its canonical encoding), replacing an earlier one.
@@ -534,6 +662,16 @@ fn month_of(r: &SignedReceipt) -> Result<Month, Error> {
             r.receipt.seq, r.receipt.listener
         ))
     })
+}
+
+fn add_subscription(batch: &mut sled::Batch, s: &SignedSubscription) {
+    let id = s.id();
+    let sub = &s.subscription;
+    batch.insert(keys::subscription(&id), s.to_bytes());
+    batch.insert(
+        keys::subscription_by_month(sub.month, &sub.listener, &id),
+        &[],
+    );
 }
 
 fn corrupt(key: &[u8], source: FieldError) -> Error {

@@ -285,3 +285,80 @@ fn cache_entries_come_back_least_recently_used_first() -> Result<(), Error> {
     );
     Ok(())
 }
+
+#[test]
+fn node_records_subscriptions_and_pending_requests_round_trip() -> Result<(), Error> {
+    use nineten_protocol::node_record::{NodeName, NodeRecord, SignedNodeRecord};
+    use nineten_protocol::subscription::{PaymentRef, Subscription};
+
+    let dir = tempfile::tempdir().unwrap();
+    let october: Month = "2026-10".parse().unwrap();
+    let nodes: Vec<Keypair> = (0..5).map(|i| Keypair::from_seed([100 + i; 32])).collect();
+    let records: Vec<SignedNodeRecord> = nodes
+        .iter()
+        .map(|k| {
+            let body = NodeRecord {
+                node: k.public(),
+                seq: 1,
+                cluster: 7,
+                joined: october,
+                name: NodeName::new("home").unwrap(),
+            };
+            SignedNodeRecord::sign(body, k)
+        })
+        .collect();
+    let (a, b) = (listener(1), listener(2));
+    let sub = |l: &Keypair, r: &str| {
+        Subscription {
+            listener: l.public(),
+            month: october,
+            home_node: nodes[0].public(),
+            payment_ref: PaymentRef::new(r).unwrap(),
+        }
+        .sign(&nodes[0])
+    };
+    {
+        let store = Store::open(dir.path())?;
+        for r in &records {
+            store.put_node_record(r)?;
+        }
+        store.put_subscriptions(&[sub(&a, "tx-1"), sub(&a, "tx-2")])?;
+        store.put_pending(&sub(&b, "tx-3").id(), b"request of b")?;
+        store.put_pending(&sub(&b, "tx-4").id(), b"another request")?;
+    }
+    let store = Store::open(dir.path())?;
+    // Node records page in id order, with none lost or repeated.
+    let mut ids: Vec<_> = records.iter().map(|r| r.id()).collect();
+    ids.sort();
+    let first = store.node_record_ids(None, 3)?;
+    let rest = store.node_record_ids(first.last(), 3)?;
+    assert_eq!([first, rest].concat(), ids);
+    assert_eq!(store.node_records()?.len(), 5);
+    assert_eq!(store.node_record(&ids[2])?.map(|r| r.id()), Some(ids[2]));
+    // Subscriptions: by id, by listener key, and paged.
+    assert_eq!(
+        store.subscriptions_of_listener(october, &a.public())?.len(),
+        2
+    );
+    assert!(
+        store
+            .subscriptions_of_listener(october, &b.public())?
+            .is_empty()
+    );
+    let subs = store.subscription_ids(None, 10)?;
+    assert_eq!(subs.len(), 2);
+    assert_eq!(store.subscription_ids(Some(&subs[0]), 10)?, vec![subs[1]]);
+    assert!(store.subscription(&subs[1])?.is_some());
+    // A pending request settles once: approved, its subscription is stored with it.
+    assert_eq!(store.pending()?.len(), 2);
+    let approved = sub(&b, "tx-3");
+    assert!(store.settle_pending(&approved.id(), Some(&approved))?);
+    assert!(!store.settle_pending(&approved.id(), None)?);
+    assert!(store.settle_pending(&sub(&b, "tx-4").id(), None)?);
+    assert!(store.pending()?.is_empty());
+    assert_eq!(
+        store.subscriptions_of_listener(october, &b.public())?,
+        vec![approved]
+    );
+    Ok(())
+}
