@@ -35,9 +35,22 @@ pub(crate) enum Command {
     /// Sign and verify listen receipts.
     #[command(subcommand)]
     Receipt(ReceiptCommand),
-    /// Sign subscriptions (as a home node confirming a listener's payment).
+    /// Subscriptions: list them, decide the requests waiting for this home node, or sign one
+    /// offline.
     #[command(subcommand)]
     Subscription(SubscriptionCommand),
+    /// Ask a home node (through the running node) to subscribe this listener for the month;
+    /// the home node's payment policy decides.
+    Subscribe {
+        /// The home node's key (see `9ten nodes`).
+        #[arg(long, value_name = "NODE")]
+        home: PublicKey,
+        /// The wallet's or payment gateway's transaction id of the fee paid.
+        #[arg(long, value_name = "REF")]
+        payment_ref: String,
+    },
+    /// List the home nodes this node knows of (the directory of node records).
+    Nodes,
     /// Settle a month offline: verify every receipt and subscription and compute who is paid
     /// what, exactly as settlement.md says. For operators and auditors.
     Tally(TallyArgs),
@@ -150,6 +163,28 @@ pub(crate) struct NodeRunArgs {
     /// Port of the control API on 127.0.0.1 [default: any free port].
     #[arg(long, value_name = "PORT", default_value_t = 0)]
     pub(crate) control_port: u16,
+    /// Run as a home node: take subscriptions and publish this node's record.
+    #[arg(long, requires_all = ["cluster", "name"])]
+    pub(crate) operator: bool,
+    /// The operator's cluster (a region or a group of operators).
+    #[arg(long, value_name = "N", requires = "operator")]
+    pub(crate) cluster: Option<u16>,
+    /// The operator's display name (1 to 64 bytes).
+    #[arg(long, value_name = "NAME", requires = "operator")]
+    pub(crate) name: Option<String>,
+    /// How subscription requests are taken: `manual` (each waits for `9ten subscription
+    /// approve`) or `accept` (signed at once: testnets, or a gateway that checked the payment).
+    #[arg(long, value_enum, default_value_t = PolicyArg::Manual, requires = "operator")]
+    pub(crate) policy: PolicyArg,
+}
+
+/// A home node's payment policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum PolicyArg {
+    /// Each request waits for the operator.
+    Manual,
+    /// Every well-formed request is signed at once.
+    Accept,
 }
 
 #[derive(Subcommand, Debug)]
@@ -227,6 +262,19 @@ pub(crate) struct ReceiptSignArgs {
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum SubscriptionCommand {
+    /// This listener's subscriptions and, on a home node, those it signed and the requests
+    /// waiting for its operator.
+    List,
+    /// Sign a pending request (on the running home node) and gossip the subscription.
+    Approve {
+        /// The request's id (or the start of it), as `list` shows.
+        id: String,
+    },
+    /// Turn a pending request down.
+    Reject {
+        /// The request's id (or the start of it), as `list` shows.
+        id: String,
+    },
     /// Sign a subscription with the home node's key and print it as a JSON line.
     Sign {
         /// The home node's key file (kind node).

@@ -23,6 +23,10 @@
 //! | POST | `/v1/seek` | `{"to_ms"}` → `{"session"}` |
 //! | POST | `/v1/export` | `{"track","path"}` → `{"title","bytes"}` |
 //! | GET | `/v1/receipts/{listener}` | → receipts (JSON objects), found through the DHT |
+//! | GET | `/v1/nodes` | → node records (JSON forms): the directory as this node knows it |
+//! | POST | `/v1/subscribe` | `{"home","payment_ref"}` → [`Subscribed`] |
+//! | GET | `/v1/subscriptions` | → [`Subscriptions`] |
+//! | POST | `/v1/subscriptions/{id}/approve` or `/reject` | → [`Subscribed`] |
 //! | POST | `/v1/shutdown` | → `{}`; the node stops |
 //!
 //! Errors answer 4xx or 5xx with `{"error": "…"}`. A release upload is binary: the manifest's
@@ -238,7 +242,8 @@ impl From<Error> for ApiError {
             Error::UnknownTrack(_)
             | Error::UnknownRelease(_)
             | Error::UnknownSession(_)
-            | Error::NothingPlaying => StatusCode::NOT_FOUND,
+            | Error::NothingPlaying
+            | Error::UnknownRequest(_) => StatusCode::NOT_FOUND,
             Error::AmbiguousTrack(_)
             | Error::AmbiguousRelease(_)
             | Error::ContestedTrack { .. }
@@ -335,6 +340,10 @@ pub async fn serve(node: Arc<Node>, dir: &DataDir, port: u16) -> Result<Server, 
         .route("/v1/seek", post(seek))
         .route("/v1/export", post(export))
         .route("/v1/receipts/{listener}", get(receipts))
+        .route("/v1/nodes", get(nodes))
+        .route("/v1/subscribe", post(subscribe))
+        .route("/v1/subscriptions", get(subscriptions))
+        .route("/v1/subscriptions/{id}/{decision}", post(decide))
         .route("/v1/shutdown", post(shutdown))
         .layer(DefaultBodyLimit::max(MAX_UPLOAD))
         .layer(middleware::from_fn_with_state(api.clone(), authorize))
@@ -477,6 +486,131 @@ async fn receipts(
             .filter_map(|r| serde_json::from_str(&r.to_json()).ok())
             .collect(),
     ))
+}
+
+/// A record's JSON form as a value.
+fn json_of(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).expect("record JSON forms parse")
+}
+
+async fn nodes(State(api): State<Api>) -> ApiResult<Vec<serde_json::Value>> {
+    Ok(Json(
+        api.node.nodes()?.iter().map(|r| json_of(&r.to_json())).collect(),
+    ))
+}
+
+/// A request to subscribe this node's listener.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SubscribeRequest {
+    /// The home node's key.
+    pub home: PublicKey,
+    /// The payment's reference.
+    pub payment_ref: String,
+}
+
+/// What became of a subscription request or decision.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Subscribed {
+    /// `subscribed`, `pending` or `rejected`.
+    pub outcome: String,
+    /// The subscription's JSON form, when signed.
+    pub subscription: Option<serde_json::Value>,
+    /// Why it was rejected.
+    pub reason: Option<String>,
+}
+
+async fn subscribe(
+    State(api): State<Api>,
+    Json(request): Json<SubscribeRequest>,
+) -> ApiResult<Subscribed> {
+    use crate::net::subscribe::Outcome;
+    let outcome = api
+        .node
+        .subscribe(request.home, &request.payment_ref)
+        .await?;
+    Ok(Json(match outcome {
+        Outcome::Subscribed(s) => Subscribed {
+            outcome: "subscribed".into(),
+            subscription: Some(json_of(&s.to_json())),
+            reason: None,
+        },
+        Outcome::Pending => Subscribed {
+            outcome: "pending".into(),
+            subscription: None,
+            reason: None,
+        },
+        Outcome::Rejected(why) => Subscribed {
+            outcome: "rejected".into(),
+            subscription: None,
+            reason: Some(why.0),
+        },
+    }))
+}
+
+/// A node's subscriptions and the requests waiting for its operator.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Subscriptions {
+    /// JSON forms: this listener's of this and the next month, and those this node signed.
+    pub subscriptions: Vec<serde_json::Value>,
+    /// Requests waiting for the operator.
+    pub pending: Vec<PendingRequest>,
+}
+
+/// A request waiting for the operator.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PendingRequest {
+    /// Its id.
+    pub id: ContentHash,
+    /// The listener's month key.
+    pub listener: PublicKey,
+    /// The month.
+    pub month: String,
+    /// The payment's reference.
+    pub payment_ref: String,
+}
+
+async fn subscriptions(State(api): State<Api>) -> ApiResult<Subscriptions> {
+    Ok(Json(Subscriptions {
+        subscriptions: api
+            .node
+            .subscriptions()?
+            .iter()
+            .map(|s| json_of(&s.to_json()))
+            .collect(),
+        pending: api
+            .node
+            .pending()?
+            .into_iter()
+            .map(|p| PendingRequest {
+                id: p.id,
+                listener: p.request.listener,
+                month: p.request.month.to_string(),
+                payment_ref: p.request.payment_ref,
+            })
+            .collect(),
+    }))
+}
+
+async fn decide(
+    State(api): State<Api>,
+    Path((id, decision)): Path<(String, String)>,
+) -> ApiResult<Subscribed> {
+    let approve = match decision.as_str() {
+        "approve" => true,
+        "reject" => false,
+        other => {
+            return Err(ApiError(
+                StatusCode::NOT_FOUND,
+                format!("no decision {other:?}: approve or reject"),
+            ));
+        }
+    };
+    let signed = api.node.decide(&id, approve).await?;
+    Ok(Json(Subscribed {
+        outcome: if approve { "subscribed" } else { "rejected" }.into(),
+        subscription: signed.map(|s| json_of(&s.to_json())),
+        reason: (!approve).then(|| "rejected by the operator".to_string()),
+    }))
 }
 
 async fn shutdown(State(api): State<Api>) -> ApiResult<serde_json::Value> {
@@ -767,6 +901,35 @@ impl Client {
     /// A listener's receipts, as JSON objects.
     pub async fn receipts(&self, listener: &PublicKey) -> Result<Vec<serde_json::Value>, Error> {
         self.get(&format!("/v1/receipts/{listener}")).await
+    }
+
+    /// The node records the node holds.
+    pub async fn nodes(&self) -> Result<Vec<serde_json::Value>, Error> {
+        self.get("/v1/nodes").await
+    }
+
+    /// Asks the home node `home` to subscribe the node's listener.
+    pub async fn subscribe(&self, home: PublicKey, payment_ref: &str) -> Result<Subscribed, Error> {
+        let body = SubscribeRequest {
+            home,
+            payment_ref: payment_ref.to_string(),
+        };
+        self.post("/v1/subscribe", &body).await
+    }
+
+    /// The node's subscriptions and pending requests.
+    pub async fn subscriptions(&self) -> Result<Subscriptions, Error> {
+        self.get("/v1/subscriptions").await
+    }
+
+    /// Approves or rejects a pending request (its id or the start of it).
+    pub async fn decide(&self, id: &str, approve: bool) -> Result<Subscribed, Error> {
+        let decision = if approve { "approve" } else { "reject" };
+        self.post(
+            &format!("/v1/subscriptions/{}/{decision}", percent_encode(id)),
+            &(),
+        )
+        .await
     }
 
     /// Asks the node to shut down.

@@ -62,6 +62,8 @@ pub struct Config {
     pub seed: Option<[u8; 32]>,
     /// Where the node reads the time.
     pub clock: Clock,
+    /// When the node is a home node: its cluster, name and payment policy.
+    pub operator: Option<crate::home::Operator>,
 }
 
 impl Config {
@@ -77,6 +79,7 @@ impl Config {
             sync_interval: Duration::from_secs(1),
             seed: None,
             clock: Clock::system(),
+            operator: None,
         }
     }
 }
@@ -354,7 +357,13 @@ impl Node {
             sync_interval: config.sync_interval,
             iroh: transfer.addr().ip_addrs().next().copied(),
             clock: clock.clone(),
+            home: config.operator.as_ref().map(|o| o.policy),
         };
+        let record = config
+            .operator
+            .as_ref()
+            .map(|o| crate::home::node_record(&store, &key, o, now))
+            .transpose()?;
         let (net, network) = net::new(key.seed(), net_config, store)?;
         tokio::spawn(network.run());
         // Ready once the swarm listens (its address is what peers are given).
@@ -371,14 +380,10 @@ impl Node {
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
-        // No home node yet (month close brings subscriptions): receipts name none, and never
-        // this node, which would link the listener's month keys to it (docs/privacy.md).
-        let receipts = Receipts::new(
-            library.store().clone(),
-            listener.clone(),
-            NO_HOME_NODE,
-            clock.clone(),
-        );
+        if let Some(record) = record {
+            net.publish_node_record(record).await?;
+        }
+        let receipts = Receipts::new(library.store().clone(), listener.clone(), clock.clone());
         let node = Arc::new(Self {
             library,
             transfer,
@@ -862,6 +867,8 @@ impl Node {
             return;
         };
         let published = match self.serve_month(month).await {
+            // No subscription: it counts for nothing, and stays here.
+            Ok(()) if receipt.receipt.home_node == NO_HOME_NODE => Ok(()),
             Ok(()) => self.net.publish(receipt).await.map_err(Error::from),
             Err(e) => Err(e),
         };
@@ -871,6 +878,71 @@ impl Node {
                 "a stored receipt was not gossiped: {e}"
             );
         }
+    }
+
+    /// Asks the home node `home` to subscribe this listener's key for the current month.
+    pub async fn subscribe(
+        &self,
+        home: PublicKey,
+        payment_ref: &str,
+    ) -> Result<net::subscribe::Outcome, Error> {
+        let month = Month::containing(self.clock.now_ms())
+            .ok_or(ReceiptError::OutOfTime(self.clock.now_ms()))?;
+        let payment_ref = nineten_protocol::subscription::PaymentRef::new(payment_ref)?;
+        let key = self.receipts.month_keypair(month);
+        let request = net::subscribe::Request::new(&home, &key, month, payment_ref);
+        Ok(self.net.subscribe(home, request).await?)
+    }
+
+    /// The node records held: the directory as this node knows it, newest record per node.
+    pub fn nodes(&self) -> Result<Vec<nineten_protocol::node_record::SignedNodeRecord>, Error> {
+        let month = Month::containing(self.clock.now_ms())
+            .ok_or(ReceiptError::OutOfTime(self.clock.now_ms()))?;
+        let records = self.library.store().node_records()?;
+        let next = month.next().unwrap_or(month);
+        let directory = nineten_protocol::directory::Directory::for_month(next, &records);
+        Ok(directory.records().cloned().collect())
+    }
+
+    /// This listener's subscriptions of the current and the next month, and, on a home node,
+    /// those it signed of those months.
+    pub fn subscriptions(
+        &self,
+    ) -> Result<Vec<nineten_protocol::subscription::SignedSubscription>, Error> {
+        let store = self.library.store();
+        let month = Month::containing(self.clock.now_ms())
+            .ok_or(ReceiptError::OutOfTime(self.clock.now_ms()))?;
+        let mut out = Vec::new();
+        for m in [Some(month), month.next()].into_iter().flatten() {
+            out.extend(
+                store
+                    .subscriptions_of_month(m)?
+                    .into_iter()
+                    .filter(|s| {
+                        s.subscription.home_node == self.key.public()
+                            || s.subscription.listener == self.listener_key(m)
+                    }),
+            );
+        }
+        Ok(out)
+    }
+
+    /// The subscription requests waiting for this home node's operator.
+    pub fn pending(&self) -> Result<Vec<crate::home::Pending>, Error> {
+        crate::home::pending(self.library.store())
+    }
+
+    /// Approves (signs, stores and gossips) or rejects a pending request.
+    pub async fn decide(
+        &self,
+        id: &str,
+        approve: bool,
+    ) -> Result<Option<nineten_protocol::subscription::SignedSubscription>, Error> {
+        let signed = crate::home::decide(self.library.store(), &self.key, id, approve)?;
+        if let Some(s) = &signed {
+            self.net.publish_subscription(s.clone()).await?;
+        }
+        Ok(signed)
     }
 
     /// Waits for a session's listen to end.

@@ -61,6 +61,12 @@ pub enum Error {
     /// Seek or stop with nothing playing.
     #[error("nothing is playing")]
     NothingPlaying,
+    /// No pending subscription request has that id.
+    #[error("no pending subscription request {0} (see `9ten subscription list`)")]
+    UnknownRequest(String),
+    /// Several pending requests start so.
+    #[error("{0} matches several pending requests: give more of the id")]
+    AmbiguousRequest(String),
     /// The node's identity could not be loaded.
     #[error("node identity: {0}")]
     Identity(String),

@@ -31,6 +31,7 @@ pub mod control;
 pub mod daemon;
 pub mod error;
 pub mod fetch;
+pub mod home;
 pub mod import;
 pub mod library;
 pub mod net;

@@ -12,7 +12,7 @@
 use nineten_protocol::identity::ListenerSecret;
 use nineten_protocol::key::PublicKey;
 use nineten_protocol::month::Month;
-use nineten_protocol::receipt::{Receipt, SignedReceipt};
+use nineten_protocol::receipt::{NO_HOME_NODE, Receipt, SignedReceipt};
 use nineten_storage::Store;
 use thiserror::Error;
 
@@ -48,24 +48,29 @@ pub struct Heard<'a> {
     pub listened_ms: u32,
 }
 
-/// Signs and stores the receipts of one listener on one home node.
+/// Signs and stores the receipts of one listener. Each names the home node of the month key's
+/// subscription that counts ([`crate::home::home_of`]), or none: never this node, which would
+/// link the listener's month keys to it (docs/privacy.md).
 #[derive(Clone, Debug)]
 pub struct Receipts {
     store: Store,
     listener: ListenerSecret,
-    home_node: PublicKey,
     clock: Clock,
 }
 
 impl Receipts {
-    /// Receipts of `listener`'s listens, kept in `store`, naming `home_node`, timed by `clock`.
-    pub fn new(store: Store, listener: ListenerSecret, home_node: PublicKey, clock: Clock) -> Self {
+    /// Receipts of `listener`'s listens, kept in `store`, timed by `clock`.
+    pub fn new(store: Store, listener: ListenerSecret, clock: Clock) -> Self {
         Self {
             store,
             listener,
-            home_node,
             clock,
         }
+    }
+
+    /// The listener's key pair for `month`.
+    pub fn month_keypair(&self, month: Month) -> nineten_protocol::identity::Keypair {
+        self.listener.month_key(month)
     }
 
     /// The listener's key for `month`.
@@ -94,11 +99,17 @@ impl Receipts {
             started_at_ms: heard.started_at_ms,
             listened_ms,
             track_ms: heard.track.track.duration_ms,
-            home_node: self.home_node,
+            home_node: NO_HOME_NODE,
         };
         tokio::task::spawn_blocking(move || -> Result<SignedReceipt, ReceiptError> {
+            let home_node = crate::home::home_of(&store, &key.public(), month)?;
             let seq = store.next_seq(&key.public())?;
-            let receipt = Receipt { seq, ..unsigned }.sign(&key);
+            let receipt = Receipt {
+                seq,
+                home_node,
+                ..unsigned
+            }
+            .sign(&key);
             store.put_receipts(&[receipt])?;
             Ok(receipt)
         })

@@ -14,10 +14,13 @@ use nineten_node::audio::encode::Settings;
 use nineten_node::clock::{Clock, ManualClock};
 use nineten_node::config::DataDir;
 use nineten_node::daemon::{Config, Ending, Listen, Node, SinkSpec};
+use nineten_node::home::Operator;
 use nineten_node::import::{self, PreparedRelease, Release};
+use nineten_node::net::subscribe::{Outcome, Policy};
 use nineten_protocol::identity::Keypair;
 use nineten_protocol::manifest::Manifest;
 use nineten_protocol::month::Month;
+use nineten_protocol::node_record::NodeName;
 use nineten_protocol::receipt::{NO_HOME_NODE, SignedReceipt};
 use nineten_protocol::signature::verify_record;
 use nineten_storage::Store;
@@ -147,8 +150,27 @@ async fn published_on_a_played_on_c_while_only_b_holds_a_copy() {
     let hash = track.hash.to_string();
     let clock = manual_now();
 
-    let a = start_with(dir.path(), "a", &[], 1 << 30, clock.clock()).await;
+    // A is an artist's node and a home node that signs every request at once.
+    let a = start_tuned(dir.path(), "a", &[], |config| {
+        config.clock = clock.clock();
+        config.operator = Some(Operator {
+            cluster: 1,
+            name: NodeName::new("a's home").unwrap(),
+            policy: Policy::Accept,
+        });
+    })
+    .await;
     let b = start_with(dir.path(), "b", &[&a], 1 << 30, clock.clock()).await;
+    eventually(10, "B knows A's node record", || async {
+        b.nodes().unwrap().iter().any(|r| r.body.node == a.key())
+    })
+    .await;
+    let subscribed = b.subscribe(a.key(), "tx-b").await.unwrap();
+    let Outcome::Subscribed(subscription) = subscribed else {
+        panic!("not signed: {subscribed:?}")
+    };
+    assert_eq!(subscription.subscription.home_node, a.key());
+    assert!(verify_record(&subscription));
     let release = a.add_release(&prepared).await.unwrap();
     let published = a.publish(&release.to_string()[..8]).await.unwrap();
     assert_eq!(published.tracks.len(), 2);
@@ -173,8 +195,9 @@ async fn published_on_a_played_on_c_while_only_b_holds_a_copy() {
     assert_eq!(receipt.receipt.listened_ms, 3000);
     assert_eq!(receipt.receipt.track_ms, track.duration_ms);
     assert_eq!(
-        receipt.receipt.home_node, NO_HOME_NODE,
-        "no home node yet: none named"
+        receipt.receipt.home_node,
+        a.key(),
+        "the home node of B's subscription is named"
     );
     let month = Month::containing(receipt.receipt.started_at_ms).unwrap();
     assert_eq!(receipt.receipt.listener, b.listener_key(month));
@@ -207,11 +230,15 @@ async fn published_on_a_played_on_c_while_only_b_holds_a_copy() {
         .collect();
     assert_eq!(from, vec![b.key()], "only B holds a copy");
 
-    // Both receipts reach both nodes; a reviewer on C finds B's listener's receipts through
-    // the DHT.
+    // B's receipt (its listener subscribed through A) reaches C; C's listener has no
+    // subscription, so its receipt names no home node and stays on C. A reviewer on C finds
+    // B's listener's receipts through the DHT.
+    let own = receipt_of(&heard);
+    assert_eq!(own.receipt.home_node, NO_HOME_NODE);
+    assert!(c.library().store().has_receipt(&own).unwrap());
     for n in [&b, &c] {
-        eventually(10, "both receipts are everywhere", || async {
-            n.net().held(month).await.unwrap() == 2
+        eventually(10, "B's receipt is everywhere", || async {
+            n.net().held(month).await.unwrap() == 1
         })
         .await;
     }
@@ -571,7 +598,9 @@ async fn receipts_follow_the_clock_into_a_new_month() {
     assert_ne!(node.listener_key(november), node.listener_key(october));
     assert_eq!(second.receipt.seq, 0, "a new month's key counts from 0");
     assert!(node.months().contains(&november), "{:?}", node.months());
-    assert_eq!(node.net().held(november).await.unwrap(), 1);
+    // No subscription: the receipt is kept here, and the network does not carry it.
+    assert!(node.library().store().has_receipt(&second).unwrap());
+    assert_eq!(node.net().held(november).await.unwrap(), 0);
     node.shutdown().await.unwrap();
 }
 

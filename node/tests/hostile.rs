@@ -288,7 +288,7 @@ async fn lying_answers_cost_the_liar_and_leave_the_victims_data_alone() {
                             catalog_pages += 1;
                             catalog::Response::Ids(page.clone()) // the same full page, forever
                         }
-                        catalog::Request::Manifests(_) => catalog::Response::Manifests(Vec::new()),
+                        catalog::Request::Records(_) => catalog::Response::Records(Vec::new()),
                     };
                     let _ = evil.behaviour_mut().catalog.send_response(channel, answer);
                 }
@@ -357,8 +357,8 @@ async fn floods_of_fresh_keys_and_of_one_key_are_rate_limited_and_honest_gossip_
             "no mesh with the victim"
         );
     }
-    // Fresh keys, then one key signing as fast as it can.
-    let looper = 999_999;
+    // One subscribed key signing as fast as it can, then fresh keys nobody subscribed.
+    let looper = crate::support::SUBSCRIBED - 1;
     let flood: Vec<Vec<u8>> = (0..200)
         .map(|seq| receipt(looper, seq))
         .chain((0..12_000u32).map(|i| receipt(1_000_000 + i, 0)))
@@ -386,9 +386,12 @@ async fn floods_of_fresh_keys_and_of_one_key_are_rate_limited_and_honest_gossip_
         }
     });
     eventually(
-        "the flood is rate limited",
+        "the flood is rate limited and refused",
         Duration::from_secs(30),
-        || async { nodes[0].client.stats().await.unwrap().rate_limited > 0 },
+        || async {
+            let stats = nodes[0].client.stats().await.unwrap();
+            stats.rate_limited > 0 && stats.unsubscribed > 0
+        },
     )
     .await;
     // An honest receipt still arrives at the victim while it is flooded.
@@ -399,6 +402,15 @@ async fn floods_of_fresh_keys_and_of_one_key_are_rate_limited_and_honest_gossip_
     })
     .await;
     eprintln!("the honest receipt reached the flooded victim in {took:?}");
+    // Fresh keys are nobody's subscribers: not one of their receipts is carried.
+    let fresh = receipt(1_000_000, 0).receipt.listener;
+    assert!(
+        nodes[0]
+            .store
+            .receipts_of_listener(&fresh)
+            .unwrap()
+            .is_empty()
+    );
     let elapsed = started.elapsed().as_secs_f64();
     let held = nodes[0].client.held(october()).await.unwrap() as f64;
     // The flood enters the honest side at two doors: the flooder's connection to the victim,

@@ -11,6 +11,7 @@ use nineten_protocol::month::Month;
 
 use crate::support::{
     TestNode, connect, converge, eventually, meshed, october, receipt, start, start_one,
+    subscribe_everywhere,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -185,6 +186,7 @@ async fn nodes_running_into_a_new_month_gossip_its_receipts() {
         n.client.serve_month(november).await.unwrap();
         n.client.serve_month(november).await.unwrap(); // again: no change
     }
+    subscribe_everywhere(&nodes, key.public(), november).await;
     eventually("November's mesh forms", Duration::from_secs(10), || async {
         nodes[1].client.mesh_peers(november).await.unwrap() > 0
     })
@@ -235,6 +237,8 @@ async fn receipts_from_the_future_are_refused() {
     let key_now = ListenerSecret::from_bytes([8; 32]).month_key(months[0]);
     present.listener = key_now.public();
     let present = present.sign(&key_now);
+    subscribe_everywhere(&nodes, key.public(), months[1]).await;
+    subscribe_everywhere(&nodes, key_now.public(), months[0]).await;
     eventually("the mesh forms", Duration::from_secs(10), || async {
         nodes[0].client.mesh_peers(months[1]).await.unwrap() > 0
             && nodes[0].client.mesh_peers(months[0]).await.unwrap() > 0

@@ -8,7 +8,9 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use nineten_node::net::{self, Client, Config};
-use nineten_protocol::identity::ListenerSecret;
+use nineten_protocol::identity::{Keypair, ListenerSecret};
+use nineten_protocol::node_record::{NodeName, NodeRecord, SignedNodeRecord};
+use nineten_protocol::subscription::{PaymentRef, Subscription};
 use nineten_protocol::key::{ContentHash, PublicKey};
 use nineten_protocol::month::Month;
 use nineten_protocol::receipt::{Receipt, SignedReceipt};
@@ -34,9 +36,62 @@ pub(crate) fn receipt(listener: u32, seq: u64) -> SignedReceipt {
         started_at_ms: october().bounds_ms().0 + seq * 60_000,
         listened_ms: 50_000,
         track_ms: 210_000,
-        home_node: PublicKey([9; 32]),
+        home_node: home().public(),
     }
     .sign(&key)
+}
+
+/// The home node every test listener subscribes through.
+pub(crate) fn home() -> Keypair {
+    Keypair::from_seed([9; 32])
+}
+
+/// Listeners `0..SUBSCRIBED` (and those of the receipts a node starts with) are subscribed on
+/// every test node; others are nobody's subscribers, and the network does not carry them.
+pub(crate) const SUBSCRIBED: u32 = 200;
+
+/// Subscribes `listener` for `month` on every node (which must serve `month`), through the
+/// test home node.
+pub(crate) async fn subscribe_everywhere(nodes: &[TestNode], listener: PublicKey, month: Month) {
+    let s = Subscription {
+        listener,
+        month,
+        home_node: home().public(),
+        payment_ref: PaymentRef::new("test").unwrap(),
+    }
+    .sign(&home());
+    for n in nodes {
+        n.store.put_subscriptions(std::slice::from_ref(&s)).unwrap();
+        n.client.publish_subscription(s.clone()).await.unwrap();
+    }
+}
+
+/// Stores the home node's record and the October subscriptions of `listeners`.
+pub(crate) fn subscribe(store: &Store, listeners: impl IntoIterator<Item = PublicKey>) {
+    let home = home();
+    let record = NodeRecord {
+        node: home.public(),
+        seq: 1,
+        cluster: 1,
+        joined: october(),
+        name: NodeName::new("test home").unwrap(),
+    };
+    store
+        .put_node_record(&SignedNodeRecord::sign(record, &home))
+        .unwrap();
+    let subscriptions: Vec<_> = listeners
+        .into_iter()
+        .map(|listener| {
+            Subscription {
+                listener,
+                month: october(),
+                home_node: home.public(),
+                payment_ref: PaymentRef::new(format!("test {listener}")).unwrap(),
+            }
+            .sign(&home)
+        })
+        .collect();
+    store.put_subscriptions(&subscriptions).unwrap();
 }
 
 /// A node's network on a store of its own.
@@ -56,6 +111,7 @@ pub(crate) fn config() -> Config {
         sync_interval: Duration::from_millis(500),
         iroh: None,
         clock: nineten_node::clock::Clock::system(),
+        home: None,
     }
 }
 
@@ -66,6 +122,10 @@ pub(crate) async fn start_one(i: usize, receipts: &[SignedReceipt]) -> TestNode 
     for chunk in receipts.chunks(10_000) {
         store.put_receipts(chunk).unwrap();
     }
+    let mut listeners: std::collections::BTreeSet<PublicKey> =
+        (0..SUBSCRIBED).map(|l| receipt(l, 0).receipt.listener).collect();
+    listeners.extend(receipts.iter().map(|r| r.receipt.listener));
+    subscribe(&store, listeners);
     let mut seed = [0u8; 32];
     seed[..8].copy_from_slice(&(i as u64 + 1).to_be_bytes());
     let (client, network) = net::new(&seed, config(), store.clone()).unwrap();

@@ -13,12 +13,22 @@ pub const IDENTIFY_VERSION: &str = "/9ten/id/1.0.0";
 /// Request-response protocol: receipt set reconciliation (negentropy) and receipt fetches.
 pub const RECEIPT_SYNC_PROTOCOL: &str = "/9ten/receipt-sync/2.0.0";
 /// Request-response protocol: catalog catch-up (release ids, then manifests).
-pub const CATALOG_PROTOCOL: &str = "/9ten/catalog/1.0.0";
+pub const CATALOG_PROTOCOL: &str = "/9ten/catalog/2.0.0";
+/// Request-response protocol: node record catch-up (ids, then records).
+pub const NODES_PROTOCOL: &str = "/9ten/nodes/1.0.0";
+/// Request-response protocol: subscription catch-up (ids, then records).
+pub const SUBSCRIPTIONS_PROTOCOL: &str = "/9ten/subscriptions/1.0.0";
+/// Request-response protocol: a listener asks a home node for a subscription.
+pub const SUBSCRIBE_PROTOCOL: &str = "/9ten/subscribe/1.0.0";
 /// Request-response protocol: one listener's receipts, page by page.
 pub const HOLDERS_PROTOCOL: &str = "/9ten/listener-receipts/1.0.0";
 
 /// The gossip topic of signed release manifests (binary forms).
 pub const CATALOG_TOPIC: &str = "9ten/catalog/v1";
+/// The gossip topic of node records (binary forms).
+pub const NODES_TOPIC: &str = "9ten/nodes/v1";
+/// The gossip topic of subscriptions (binary forms).
+pub const SUBSCRIPTIONS_TOPIC: &str = "9ten/subscriptions/v1";
 
 /// The gossip topic of a month's receipts (232-byte binary forms).
 pub fn receipt_topic(month: Month) -> String {

@@ -23,9 +23,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use nineten_node::audio::encode::Settings;
 use nineten_node::config::DataDir;
 use nineten_node::daemon::{Config, Ending, Listen, Node, SinkSpec};
+use nineten_node::home::Operator;
 use nineten_node::import::{self, Release};
+use nineten_node::net::subscribe::{Outcome, Policy};
 use nineten_protocol::identity::Keypair;
 use nineten_protocol::key::{ContentHash, PublicKey};
+use nineten_protocol::node_record::NodeName;
 use nineten_protocol::receipt::SignedReceipt;
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
@@ -269,6 +272,14 @@ impl Testnet {
             let mut config = Config::new(DataDir::new(Some(dir.join(format!("node-{i:02}")))));
             config.seed = Some(rng.seed32());
             config.sync_interval = Duration::from_millis(500);
+            if i == 0 {
+                // The home node every listener subscribes through, signing at once.
+                config.operator = Some(Operator {
+                    cluster: 1,
+                    name: NodeName::new("testnet home").expect("a short name"),
+                    policy: Policy::Accept,
+                });
+            }
             if i > 0 {
                 let mut peers = vec![addrs[0].clone()];
                 let other = rng.below(i);
@@ -293,6 +304,17 @@ impl Testnet {
             );
             nodes.push(node);
             progress(Phase::Started(i + 1));
+        }
+        // Every listener subscribes through node 0 (an artist's node, and the home node),
+        // over the subscribe protocol.
+        let home = nodes[0].key();
+        for (i, node) in nodes.iter().enumerate().skip(usize::from(options.artists)) {
+            let outcome = node.subscribe(home, &format!("testnet-{i}")).await?;
+            if !matches!(outcome, Outcome::Subscribed(_)) {
+                return Err(Error::Timeout(format!(
+                    "node {i}'s subscription was not signed: {outcome:?}"
+                )));
+            }
         }
         Ok(())
     }

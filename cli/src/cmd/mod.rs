@@ -40,6 +40,17 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         Command::Testnet(args) => testnet::run(&args),
         Command::Import(args) => import::run(&data_dir, &args),
         Command::Node(NodeCommand::Run(args)) => node::run(&data_dir, &args),
+        Command::Nodes => node::nodes(&data_dir),
+        Command::Subscribe { home, payment_ref } => {
+            subscription::subscribe(&data_dir, home, &payment_ref)
+        }
+        Command::Subscription(SubscriptionCommand::List) => subscription::list(&data_dir),
+        Command::Subscription(SubscriptionCommand::Approve { id }) => {
+            subscription::decide(&data_dir, &id, true)
+        }
+        Command::Subscription(SubscriptionCommand::Reject { id }) => {
+            subscription::decide(&data_dir, &id, false)
+        }
         Command::Node(NodeCommand::Status) => node::status(&data_dir),
         Command::Node(NodeCommand::Stop) => node::stop(&data_dir),
         Command::Publish { release } => catalog::publish(&data_dir, &release),

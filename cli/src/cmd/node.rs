@@ -9,7 +9,10 @@ use nineten_node::config::{DataDir, Settings};
 use nineten_node::control::{self, Client};
 use nineten_node::daemon::{self, Node};
 
-use crate::cli::NodeRunArgs;
+use nineten_node::net::subscribe::Policy;
+use nineten_protocol::node_record::NodeName;
+
+use crate::cli::{NodeRunArgs, PolicyArg};
 
 /// The node's settings: config file, then flags.
 fn config(data_dir: &DataDir, args: Option<&NodeRunArgs>) -> Result<daemon::Config> {
@@ -33,6 +36,19 @@ fn config(data_dir: &DataDir, args: Option<&NodeRunArgs>) -> Result<daemon::Conf
     }
     if let Some(mb) = args.and_then(|a| a.cache_mb).or(settings.cache_mb) {
         config.cache_limit = mb.saturating_mul(1 << 20);
+    }
+    if let Some(a) = args.filter(|a| a.operator) {
+        let (Some(cluster), Some(name)) = (a.cluster, a.name.clone()) else {
+            bail!("--operator needs --cluster and --name");
+        };
+        config.operator = Some(nineten_node::home::Operator {
+            cluster,
+            name: NodeName::new(name).context("--name")?,
+            policy: match a.policy {
+                PolicyArg::Manual => Policy::Manual,
+                PolicyArg::Accept => Policy::Accept,
+            },
+        });
     }
     Ok(config)
 }
@@ -167,5 +183,17 @@ pub(crate) fn stop(data_dir: &DataDir) -> Result<ExitCode> {
         anyhow::Ok(())
     })?;
     println!("the node is stopping");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `9ten nodes`: the directory as the node knows it, one node record per line (JSON).
+pub(crate) fn nodes(data_dir: &DataDir) -> Result<ExitCode> {
+    let nodes = with_node(data_dir, async |s| Ok(s.client.nodes().await?))?;
+    if nodes.is_empty() {
+        eprintln!("no node records known yet (a running node learns them from its peers)");
+    }
+    for n in nodes {
+        println!("{n}");
+    }
     Ok(ExitCode::SUCCESS)
 }

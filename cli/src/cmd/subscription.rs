@@ -1,14 +1,18 @@
-//! `9ten subscription sign`.
+//! `9ten subscribe` and `9ten subscription list|approve|reject|sign`.
 
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
+use nineten_node::config::DataDir;
+use nineten_node::control::Subscribed;
 use nineten_protocol::identity::Secret;
 use nineten_protocol::key::PublicKey;
 use nineten_protocol::month::Month;
 use nineten_protocol::subscription::{PaymentRef, Subscription};
 use nineten_storage::keyfile;
+
+use crate::cmd::node::{Session, with_node};
 
 pub(crate) fn sign(
     key: &Path,
@@ -30,4 +34,62 @@ pub(crate) fn sign(
     };
     println!("{}", subscription.sign(&node).to_json());
     Ok(ExitCode::SUCCESS)
+}
+
+/// `9ten subscribe`: through the running node, which must reach the home node.
+pub(crate) fn subscribe(data_dir: &DataDir, home: PublicKey, payment_ref: &str) -> Result<ExitCode> {
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let answer = runtime.block_on(async {
+        let client = Session::running(data_dir).await?;
+        anyhow::Ok(client.subscribe(home, payment_ref).await?)
+    })?;
+    report(&answer)
+}
+
+/// `9ten subscription list`.
+pub(crate) fn list(data_dir: &DataDir) -> Result<ExitCode> {
+    let all = with_node(data_dir, async |s| Ok(s.client.subscriptions().await?))?;
+    for s in &all.subscriptions {
+        println!("{s}");
+    }
+    if !all.pending.is_empty() {
+        println!("pending requests:");
+        for p in &all.pending {
+            println!(
+                "  {}  listener {}  {}  payment_ref {:?}",
+                p.id, p.listener, p.month, p.payment_ref
+            );
+        }
+    }
+    if all.subscriptions.is_empty() && all.pending.is_empty() {
+        eprintln!("no subscriptions of this month or the next, and no pending requests");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `9ten subscription approve|reject`: on the running home node, which gossips what it signs.
+pub(crate) fn decide(data_dir: &DataDir, id: &str, approve: bool) -> Result<ExitCode> {
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let answer = runtime.block_on(async {
+        let client = Session::running(data_dir).await?;
+        anyhow::Ok(client.decide(id, approve).await?)
+    })?;
+    report(&answer)
+}
+
+fn report(answer: &Subscribed) -> Result<ExitCode> {
+    match (answer.outcome.as_str(), &answer.subscription) {
+        ("subscribed", Some(s)) => {
+            println!("{s}");
+            Ok(ExitCode::SUCCESS)
+        }
+        ("pending", _) => {
+            eprintln!("the request waits for the home node's operator (`9ten subscription approve`)");
+            Ok(ExitCode::SUCCESS)
+        }
+        _ => bail!(
+            "rejected: {}",
+            answer.reason.as_deref().unwrap_or("no reason given")
+        ),
+    }
 }

@@ -10,10 +10,10 @@ use libp2p::swarm::NetworkBehaviour;
 use libp2p::{StreamProtocol, Swarm, allow_block_list, identify, kad, noise, tcp, yamux};
 use nineten_protocol::wire;
 
-use super::{Config, Error, catalog, dht, holders, receipts};
+use super::{Config, Error, catalog, dht, holders, receipts, records, subscribe};
 
 /// Largest gossip message (a release manifest; receipts are 232 bytes).
-pub const MAX_GOSSIP: usize = catalog::MAX_MANIFEST;
+pub const MAX_GOSSIP: usize = records::MAX_MANIFEST;
 /// Gossipsub thresholds: below `GRAYLIST` a peer's messages are dropped unread, and the
 /// network task bans it.
 pub(super) const GRAYLIST: f64 = -80.0;
@@ -40,6 +40,12 @@ pub(super) struct Behaviour {
     pub receipts: cbor::Behaviour<receipts::Request, receipts::Response>,
     /// Catalog catch-up.
     pub catalog: cbor::Behaviour<catalog::Request, catalog::Response>,
+    /// Node record catch-up.
+    pub nodes: cbor::Behaviour<catalog::Request, catalog::Response>,
+    /// Subscription catch-up.
+    pub subscriptions: cbor::Behaviour<catalog::Request, catalog::Response>,
+    /// Subscription requests.
+    pub subscribe: cbor::Behaviour<subscribe::Request, subscribe::Response>,
     /// A listener's receipts.
     pub holders: cbor::Behaviour<holders::Request, holders::Response>,
 }
@@ -95,6 +101,17 @@ where
             .with_request_timeout(Duration::from_secs(10))
             .with_max_concurrent_streams(32),
     )
+}
+
+/// A catch-up protocol of records of at most `max_record` bytes: a page of ids or a batch of
+/// records fits its responses.
+fn catch_up(
+    name: &'static str,
+    max_record: usize,
+) -> cbor::Behaviour<catalog::Request, catalog::Response> {
+    let ids = catalog::MAX_IDS * 40;
+    let records = catalog::MAX_RECORDS * (max_record + 64);
+    request_response(name, 64 * 1024, (ids.max(records) + 4096) as u64)
 }
 
 /// Builds the swarm of the node with identity `key`.
@@ -153,11 +170,10 @@ pub(super) fn swarm(
                 gossipsub,
                 identify,
                 receipts: request_response(wire::RECEIPT_SYNC_PROTOCOL, frame, frame.max(fetched)),
-                catalog: request_response(
-                    wire::CATALOG_PROTOCOL,
-                    64 * 1024,
-                    (catalog::MAX_MANIFESTS * (catalog::MAX_MANIFEST + 64)) as u64,
-                ),
+                catalog: catch_up(wire::CATALOG_PROTOCOL, records::MAX_MANIFEST),
+                nodes: catch_up(wire::NODES_PROTOCOL, 256),
+                subscriptions: catch_up(wire::SUBSCRIPTIONS_PROTOCOL, 2048),
+                subscribe: request_response(wire::SUBSCRIBE_PROTOCOL, 4096, 4096),
                 holders: request_response(
                     wire::HOLDERS_PROTOCOL,
                     4096,

@@ -1,62 +1,103 @@
-//! Releases: gossip of signed release manifests on the catalog topic, their admission (size,
-//! form, bounds, signature, a per-peer rate), durable storage off the event loop, and catalog
-//! catch-up over `/9ten/catalog/1.0.0`: a node that connects pages through the peer's release
-//! ids (each page strictly increasing and after the last, or the peer is lying) and fetches the
-//! manifests it lacks, one page at a time.
+//! Signed records that every node holds all of, each kind on its own gossip topic with its own
+//! catch-up protocol: gossip with admission (size, form, rules, signature, a per-peer rate),
+//! durable storage off the event loop, and catch-up: a node that connects pages through the
+//! peer's record ids (each page strictly increasing and after the last, or the peer is lying)
+//! and fetches the records it lacks, one page at a time. The kinds ([`Kind`]) are in
+//! [`super::records`]: release manifests, node records and subscriptions.
 
 use std::collections::{HashMap, HashSet};
-use std::time::Instant;
+use std::marker::PhantomData;
+use std::time::{Duration, Instant};
 
-use libp2p::gossipsub::{MessageAcceptance, MessageId};
-use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
+use libp2p::gossipsub::{IdentTopic, MessageAcceptance, MessageId};
+use libp2p::request_response::{self, OutboundRequestId, ResponseChannel, cbor};
 use libp2p::{PeerId, Swarm};
 use nineten_protocol::key::ContentHash;
-use nineten_protocol::manifest::SignedManifest;
-use nineten_protocol::signature::verify_record;
+use nineten_protocol::month::Month;
 use nineten_storage::Store;
 use serde::{Deserialize, Serialize};
 use tracing::warn;
 
 use super::limits::{Budget, Fault};
-use super::{Behaviour, Event, Shared};
+use super::{Behaviour, Shared, Stats};
+use crate::clock::Clock;
 
-/// Largest manifest accepted (gossip or catch-up).
-pub const MAX_MANIFEST: usize = 64 * 1024;
-/// Most release ids in one page.
+/// Most record ids in one page.
 pub const MAX_IDS: usize = 1024;
-/// Most manifests asked for in one request.
-pub const MAX_MANIFESTS: usize = 16;
-/// New manifests a peer may relay per second (bursts of ten times as many).
-const MANIFESTS_PER_SEC: f64 = 5.0;
-/// Requests a peer may make per second (bursts of twice as many).
+/// Most records asked for in one request.
+pub const MAX_RECORDS: usize = 16;
+/// Requests a peer may make per second on one kind's protocol (bursts of twice as many).
 const REQUESTS_PER_SEC: f64 = 20.0;
+/// How long after a catch-up with a peer another one may start when asked for
+/// ([`Catalog::catch_up_again`]).
+const CATCH_UP_AGAIN: Duration = Duration::from_secs(30);
 
-/// A request of the catalog protocol.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub enum Request {
-    /// Your release ids after this one, in byte order.
-    Ids(Option<ContentHash>),
-    /// These release manifests.
-    Manifests(Vec<ContentHash>),
+/// One kind of record a [`Catalog`] carries.
+pub(super) trait Kind: 'static {
+    /// The record, checked.
+    type Record: Clone + Send + 'static;
+    /// Largest binary form accepted.
+    const MAX_BYTES: usize;
+    /// New records a peer may relay by gossip per second (bursts of ten times as many).
+    const PER_SEC: f64;
+    /// The gossip topic.
+    fn topic() -> IdentTopic;
+    /// The kind's catch-up protocol in the behaviour.
+    fn protocol(behaviour: &mut Behaviour) -> &mut cbor::Behaviour<Request, Response>;
+    /// Reads a binary form and checks the record's own rules (the signature is checked by
+    /// [`Kind::verifies`]): a record that fails is a lie.
+    fn read(bytes: &[u8]) -> Option<Self::Record>;
+    /// Whether this node keeps a valid record in `now` (by its clock): one it does not is
+    /// ignored, neither stored nor held against the peer that sent it.
+    fn wanted(record: &Self::Record, now: Month) -> bool;
+    /// Whether the signature holds.
+    fn verifies(record: &Self::Record) -> bool;
+    /// The record's id.
+    fn id(record: &Self::Record) -> ContentHash;
+    /// The binary form.
+    fn to_bytes(record: &Self::Record) -> Vec<u8>;
+    /// Stores the record durably.
+    fn put(store: &Store, record: &Self::Record) -> Result<(), nineten_storage::Error>;
+    /// A stored record's binary form.
+    fn get(store: &Store, id: &ContentHash) -> Result<Option<Vec<u8>>, nineten_storage::Error>;
+    /// Stored ids after `after`, in byte order.
+    fn ids(
+        store: &Store,
+        after: Option<&ContentHash>,
+        limit: usize,
+    ) -> Result<Vec<ContentHash>, nineten_storage::Error>;
+    /// Its counters: taken in, refused.
+    fn counters(stats: &mut Stats) -> (&mut u64, &mut u64);
+    /// Wraps this kind's blocking work for the event loop.
+    fn done(done: Done<Self::Record>) -> super::Done;
 }
 
-/// A response of the catalog protocol.
+/// A request of a catch-up protocol.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Request {
+    /// Your record ids after this one, in byte order.
+    Ids(Option<ContentHash>),
+    /// These records.
+    Records(Vec<ContentHash>),
+}
+
+/// A response of a catch-up protocol.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum Response {
-    /// Release ids, in byte order.
+    /// Record ids, in byte order.
     Ids(Vec<ContentHash>),
-    /// Release manifests (binary forms).
-    Manifests(Vec<serde_bytes::ByteBuf>),
+    /// Records (binary forms).
+    Records(Vec<serde_bytes::ByteBuf>),
     /// Too many requests.
     Refused,
 }
 
 /// Results of blocking work, back on the event loop.
 #[derive(Debug)]
-pub(super) enum Done {
-    /// A manifest was stored (or failed to be).
+pub(super) enum Done<R> {
+    /// A record was stored (or failed to be).
     Stored {
-        id: ContentHash,
+        record: R,
         result: Result<(), nineten_storage::Error>,
     },
     /// An answer to a peer's request is ready.
@@ -69,7 +110,7 @@ pub(super) enum Done {
 /// What an outgoing request was.
 enum Outbound {
     Ids { after: Option<ContentHash> },
-    Manifests(HashSet<ContentHash>),
+    Records(HashSet<ContentHash>),
 }
 
 /// A catch-up with one peer: the page being fetched.
@@ -79,23 +120,27 @@ struct Paging {
     outstanding: usize,
 }
 
-/// The catalog concern.
-pub(super) struct Catalog {
-    /// Releases stored (or being stored).
+/// One kind's records: what is held, the catch-ups under way, the peers' budgets.
+pub(super) struct Catalog<K: Kind> {
+    /// Records stored (or being stored).
     known: HashSet<ContentHash>,
     outbound: HashMap<OutboundRequestId, (PeerId, Outbound)>,
     paging: HashMap<PeerId, Paging>,
+    /// When each connected peer's last catch-up began.
+    caught_up: HashMap<PeerId, Instant>,
     gossip: Budget,
     requests: Budget,
+    clock: Clock,
+    kind: PhantomData<K>,
 }
 
-impl Catalog {
-    /// The catalog concern, knowing the releases already stored.
-    pub(super) fn new(store: &Store) -> Result<Self, nineten_storage::Error> {
+impl<K: Kind> Catalog<K> {
+    /// The kind's records, knowing those already stored.
+    pub(super) fn new(store: &Store, clock: Clock) -> Result<Self, nineten_storage::Error> {
         let mut known = HashSet::new();
         let mut after = None;
         loop {
-            let page = store.manifest_ids(after.as_ref(), MAX_IDS)?;
+            let page = K::ids(store, after.as_ref(), MAX_IDS)?;
             known.extend(page.iter().copied());
             match page.last() {
                 Some(last) if page.len() == MAX_IDS => after = Some(*last),
@@ -106,17 +151,35 @@ impl Catalog {
             known,
             outbound: HashMap::new(),
             paging: HashMap::new(),
-            gossip: Budget::new(MANIFESTS_PER_SEC, 10.0 * MANIFESTS_PER_SEC),
+            caught_up: HashMap::new(),
+            gossip: Budget::new(K::PER_SEC, 10.0 * K::PER_SEC),
             requests: Budget::new(REQUESTS_PER_SEC, 2.0 * REQUESTS_PER_SEC),
+            clock,
+            kind: PhantomData,
         })
     }
 
-    /// Marks a release stored here (published by this node).
-    pub(super) fn know(&mut self, id: ContentHash) {
-        self.known.insert(id);
+    /// Marks a record stored here (made by this node) and gossips it. Peers not reached now
+    /// get it by catch-up when they next connect.
+    pub(super) fn publish(
+        &mut self,
+        swarm: &mut Swarm<Behaviour>,
+        record: &K::Record,
+    ) -> Result<(), super::Error> {
+        self.known.insert(K::id(record));
+        swarm
+            .behaviour_mut()
+            .gossipsub
+            .publish(K::topic(), K::to_bytes(record))
+            .map(|_| ())
+            .or_else(|e| match e {
+                libp2p::gossipsub::PublishError::NoPeersSubscribedToTopic
+                | libp2p::gossipsub::PublishError::Duplicate => Ok(()),
+                e => Err(super::Error::Publish(e)),
+            })
     }
 
-    /// A gossip message on the catalog topic.
+    /// A gossip message on the kind's topic.
     pub(super) fn on_gossip(
         &mut self,
         swarm: &mut Swarm<Behaviour>,
@@ -140,41 +203,43 @@ impl Catalog {
             .report_message_validation_result(&id, &source, verdict);
     }
 
-    /// Checks a manifest and sends a new one to the store; gossip (`budgeted`) counts against
-    /// the relaying peer's budget, a manifest this node asked for does not.
+    /// Checks a record and sends a new one to the store; gossip (`budgeted`) counts against
+    /// the relaying peer's budget, a record this node asked for does not.
     fn take(&mut self, shared: &mut Shared, source: PeerId, bytes: &[u8], budgeted: bool) -> Taken {
-        let manifest = (bytes.len() <= MAX_MANIFEST)
-            .then(|| SignedManifest::from_bytes(bytes).ok())
+        let record = (bytes.len() <= K::MAX_BYTES)
+            .then(|| K::read(bytes))
             .flatten();
-        let Some(manifest) = manifest else {
-            shared.stats.releases_rejected += 1;
+        let Some(record) = record else {
+            *K::counters(&mut shared.stats).1 += 1;
             return Taken::Bad;
         };
-        let id = manifest.id();
-        if self.known.contains(&id) {
+        let id = K::id(&record);
+        let wanted = Month::containing(self.clock.now_ms()).is_some_and(|m| K::wanted(&record, m));
+        if self.known.contains(&id) || !wanted {
             return Taken::Known;
         }
         if budgeted && !self.gossip.take(source, 1.0, Instant::now()) {
             return Taken::OverBudget;
         }
-        if !verify_record(&manifest) {
-            shared.stats.releases_rejected += 1;
+        if !K::verifies(&record) {
+            *K::counters(&mut shared.stats).1 += 1;
             return Taken::Bad;
         }
         self.known.insert(id);
         let (store, done) = (shared.store.clone(), shared.done.clone());
         tokio::task::spawn_blocking(move || {
-            let result = store.put_manifest(&manifest).map(|_| ());
-            let _ = done.send(super::Done::Catalog(Done::Stored { id, result }));
+            let result = K::put(&store, &record);
+            let _ = done.send(K::done(Done::Stored { record, result }));
         });
         Taken::New
     }
 
-    /// Starts catching up with a peer's catalog.
+    /// Starts catching up with a peer's records.
     pub(super) fn catch_up(&mut self, swarm: &mut Swarm<Behaviour>, peer: PeerId) {
         if self.paging.contains_key(&peer) {
             return;
         }
+        self.caught_up.insert(peer, Instant::now());
         self.paging.insert(
             peer,
             Paging {
@@ -187,46 +252,62 @@ impl Catalog {
     }
 
     fn ask_ids(&mut self, swarm: &mut Swarm<Behaviour>, peer: PeerId, after: Option<ContentHash>) {
-        let rid = swarm
-            .behaviour_mut()
-            .catalog
-            .send_request(&peer, Request::Ids(after));
+        let rid = K::protocol(swarm.behaviour_mut()).send_request(&peer, Request::Ids(after));
         self.outbound.insert(rid, (peer, Outbound::Ids { after }));
+    }
+
+    /// Catches up with a peer again, unless one began less than 30 s ago: for when the peer
+    /// showed it holds something that needs a record this node lacks.
+    pub(super) fn catch_up_again(&mut self, swarm: &mut Swarm<Behaviour>, peer: PeerId) {
+        let recent = self
+            .caught_up
+            .get(&peer)
+            .is_some_and(|at| at.elapsed() < CATCH_UP_AGAIN);
+        if !recent {
+            self.catch_up(swarm, peer);
+        }
     }
 
     /// A peer left.
     pub(super) fn on_disconnected(&mut self, peer: &PeerId) {
         self.paging.remove(peer);
+        self.caught_up.remove(peer);
         self.gossip.forget(peer);
         self.requests.forget(peer);
     }
 
-    /// Blocking work finished.
+    /// Blocking work finished; returns a record just stored.
     pub(super) fn on_done(
         &mut self,
         swarm: &mut Swarm<Behaviour>,
         shared: &mut Shared,
-        done: Done,
-    ) {
+        done: Done<K::Record>,
+    ) -> Option<K::Record> {
         match done {
-            Done::Stored { id, result: Ok(()) } => {
-                shared.stats.releases += 1;
-                let _ = shared.events.send(Event::Release(id));
+            Done::Stored {
+                record,
+                result: Ok(()),
+            } => {
+                *K::counters(&mut shared.stats).0 += 1;
+                Some(record)
             }
-            Done::Stored { id, result: Err(e) } => {
-                warn!("storing release {id} failed: {e}");
+            Done::Stored {
+                record,
+                result: Err(e),
+            } => {
+                let id = K::id(&record);
+                warn!("storing record {id} failed: {e}");
                 self.known.remove(&id);
+                None
             }
             Done::Answer { channel, response } => {
-                let _ = swarm
-                    .behaviour_mut()
-                    .catalog
-                    .send_response(channel, response);
+                let _ = K::protocol(swarm.behaviour_mut()).send_response(channel, response);
+                None
             }
         }
     }
 
-    /// A request-response event of the catalog protocol.
+    /// A request-response event of the kind's protocol.
     pub(super) fn on_event(
         &mut self,
         swarm: &mut Swarm<Behaviour>,
@@ -276,29 +357,24 @@ impl Catalog {
         if !self.requests.take(peer, 1.0, Instant::now()) {
             shared.stats.rate_limited += 1;
             shared.fault(peer, Fault::Flood);
-            let _ = swarm
-                .behaviour_mut()
-                .catalog
-                .send_response(channel, Response::Refused);
+            let _ = K::protocol(swarm.behaviour_mut()).send_response(channel, Response::Refused);
             return;
         }
         let (store, done) = (shared.store.clone(), shared.done.clone());
         tokio::task::spawn_blocking(move || {
             let response = match request {
-                Request::Ids(after) => Response::Ids(
-                    store
-                        .manifest_ids(after.as_ref(), MAX_IDS)
-                        .unwrap_or_default(),
-                ),
-                Request::Manifests(ids) => Response::Manifests(
+                Request::Ids(after) => {
+                    Response::Ids(K::ids(&store, after.as_ref(), MAX_IDS).unwrap_or_default())
+                }
+                Request::Records(ids) => Response::Records(
                     ids.iter()
-                        .take(MAX_MANIFESTS)
-                        .filter_map(|id| store.manifest(id).ok().flatten())
-                        .map(|m| serde_bytes::ByteBuf::from(m.to_bytes()))
+                        .take(MAX_RECORDS)
+                        .filter_map(|id| K::get(&store, id).ok().flatten())
+                        .map(serde_bytes::ByteBuf::from)
                         .collect(),
                 ),
             };
-            let _ = done.send(super::Done::Catalog(Done::Answer { channel, response }));
+            let _ = done.send(K::done(Done::Answer { channel, response }));
         });
     }
 
@@ -330,27 +406,27 @@ impl Catalog {
                 };
                 paging.last = ids.last().copied();
                 paging.full = ids.len() == MAX_IDS;
-                for chunk in missing.chunks(MAX_MANIFESTS) {
-                    let rid = swarm
-                        .behaviour_mut()
-                        .catalog
-                        .send_request(&peer, Request::Manifests(chunk.to_vec()));
+                for chunk in missing.chunks(MAX_RECORDS) {
+                    let rid = K::protocol(swarm.behaviour_mut())
+                        .send_request(&peer, Request::Records(chunk.to_vec()));
                     paging.outstanding += 1;
                     self.outbound.insert(
                         rid,
-                        (peer, Outbound::Manifests(chunk.iter().copied().collect())),
+                        (peer, Outbound::Records(chunk.iter().copied().collect())),
                     );
                 }
                 self.next_page(swarm, peer);
             }
-            (Outbound::Manifests(asked), Response::Manifests(manifests)) => {
-                if manifests.len() > asked.len() {
+            (Outbound::Records(asked), Response::Records(records)) => {
+                if records.len() > asked.len() {
                     shared.fault(peer, Fault::Lie);
                 }
-                for m in manifests.iter().take(asked.len()) {
-                    let is_asked = SignedManifest::from_bytes(m)
-                        .is_ok_and(|parsed| asked.contains(&parsed.id()));
-                    if !is_asked || matches!(self.take(shared, peer, m, false), Taken::Bad) {
+                for r in records.iter().take(asked.len()) {
+                    let is_asked = (r.len() <= K::MAX_BYTES)
+                        .then(|| K::read(r))
+                        .flatten()
+                        .is_some_and(|parsed| asked.contains(&K::id(&parsed)));
+                    if !is_asked || matches!(self.take(shared, peer, r, false), Taken::Bad) {
                         shared.fault(peer, Fault::Lie);
                     }
                 }
@@ -369,7 +445,7 @@ impl Catalog {
         }
     }
 
-    /// Asks for the next page once this one's manifests are in, or ends the catch-up.
+    /// Asks for the next page once this one's records are in, or ends the catch-up.
     fn next_page(&mut self, swarm: &mut Swarm<Behaviour>, peer: PeerId) {
         let Some(paging) = self.paging.get(&peer) else {
             return;
@@ -386,9 +462,10 @@ impl Catalog {
     }
 }
 
-/// What became of a manifest.
+/// What became of a record.
 enum Taken {
     New,
+    /// Held already, or not wanted.
     Known,
     OverBudget,
     Bad,

@@ -5,8 +5,12 @@
 //! (names in `nineten_protocol::wire`):
 //! - [`receipts`]: the month topics' gossip, admission, durable storage and negentropy
 //!   reconciliation (`/9ten/receipt-sync/2.0.0`), over the sets of [`set`];
-//! - [`catalog`]: release manifests' gossip and catalog catch-up (`/9ten/catalog/1.0.0`);
+//! - [`catalog`]: records every node holds all of ([`records`]: release manifests, node
+//!   records, subscriptions), each with its gossip topic and catch-up protocol
+//!   (`/9ten/catalog/2.0.0`, `/9ten/nodes/1.0.0`, `/9ten/subscriptions/1.0.0`);
+//! - [`admission`]: whose receipts are carried (subscribers of a home node of the directory);
 //! - [`providers`]: DHT provider lookups answered with peers' iroh endpoints;
+//! - [`subscribe`]: a listener asks a home node for a subscription (`/9ten/subscribe/1.0.0`);
 //! - [`holders`]: a listener's receipts gathered from peers (`/9ten/listener-receipts/1.0.0`);
 //! - [`dht`]: Kademlia's store, with separate room for our records and others';
 //! - [`limits`]: per-peer budgets and the faults that get a peer banned;
@@ -20,6 +24,7 @@
 //! back to the loop as [`Done`]. Nothing reaches beyond the addresses given: no mDNS, no
 //! relays, no public bootstrap nodes.
 
+mod admission;
 mod behaviour;
 pub mod catalog;
 pub mod dht;
@@ -28,7 +33,9 @@ pub mod limits;
 mod peers;
 pub mod providers;
 pub mod receipts;
+pub mod records;
 mod set;
+pub mod subscribe;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -40,13 +47,17 @@ use libp2p::{Multiaddr, PeerId, Swarm, identify, kad};
 use nineten_protocol::key::{ContentHash, PublicKey};
 use nineten_protocol::manifest::SignedManifest;
 use nineten_protocol::month::Month;
+use nineten_protocol::node_record::SignedNodeRecord;
 use nineten_protocol::receipt::SignedReceipt;
+use nineten_protocol::subscription::SignedSubscription;
 use nineten_protocol::wire;
 use nineten_storage::Store;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::{debug, info};
 
 use self::behaviour::{Behaviour, BehaviourEvent};
+use self::catalog::Kind;
+use self::records::{NodeCatalog, Nodes, ReleaseCatalog, Releases, SubscriptionCatalog, Subscriptions};
 use self::limits::{Conduct, Fault};
 use self::providers::Wait;
 use crate::clock::Clock;
@@ -69,6 +80,8 @@ pub struct Config {
     pub iroh: Option<SocketAddr>,
     /// The node's clock (a receipt may not start far ahead of it).
     pub clock: Clock,
+    /// How this node takes subscription requests, when it is a home node.
+    pub home: Option<subscribe::Policy>,
 }
 
 /// The topic of release manifests.
@@ -93,6 +106,10 @@ pub enum Event {
     },
     /// A release manifest new to this node was checked and stored.
     Release(ContentHash),
+    /// A node record new to this node was checked and stored.
+    NodeRecord(ContentHash),
+    /// A subscription new to this node was checked and stored.
+    Subscription(ContentHash),
 }
 
 /// How a receipt arrived.
@@ -129,6 +146,17 @@ pub struct Stats {
     pub releases: u64,
     /// Release manifests refused (malformed or a bad signature).
     pub releases_rejected: u64,
+    /// Node records taken in (gossip or catch-up).
+    pub node_records: u64,
+    /// Node records refused (malformed or a bad signature).
+    pub node_records_rejected: u64,
+    /// Subscriptions taken in (gossip or catch-up).
+    pub subscriptions: u64,
+    /// Subscriptions refused (malformed, too long or a bad signature).
+    pub subscriptions_rejected: u64,
+    /// Valid receipts not carried: no subscription of the month by a home node of the
+    /// directory names their key and the home node they name.
+    pub unsubscribed: u64,
     /// Reconciliation payload bytes this node sent (frames, ids and receipts; CBOR framing
     /// and transport overhead not counted).
     pub sync_bytes: u64,
@@ -177,6 +205,25 @@ pub enum Error {
     /// The receipt writer is behind: try again.
     #[error("the receipt writer is busy")]
     Busy,
+    /// A key that is no node's.
+    #[error("{0} is not a node key")]
+    NoSuchNode(PublicKey),
+    /// A request to a node failed.
+    #[error("cannot reach node {node}: {why}")]
+    Unreachable {
+        /// The node.
+        node: PublicKey,
+        /// What failed.
+        why: String,
+    },
+    /// A node's answer does not hold.
+    #[error("the node's answer does not hold: {0}")]
+    BadAnswer(String),
+    /// A receipt this node signed that the network does not carry: its key has no
+    /// subscription of the month from the home node it names, or that node is not in the
+    /// month's directory. It stays in this node's store.
+    #[error("the receipt's listener key has no subscription known from the home node it names")]
+    Unsubscribed,
 }
 
 /// Joins a topic, with its score parameters.
@@ -206,7 +253,14 @@ enum Command {
     StopProviding(ContentHash, oneshot::Sender<()>),
     Providers(ContentHash, Wait, oneshot::Sender<Vec<iroh::EndpointAddr>>),
     PublishRelease(Box<SignedManifest>, oneshot::Sender<Result<(), Error>>),
+    PublishNodeRecord(Box<SignedNodeRecord>, oneshot::Sender<Result<(), Error>>),
+    PublishSubscription(Box<SignedSubscription>, oneshot::Sender<Result<(), Error>>),
     ListenerReceipts(PublicKey, oneshot::Sender<Vec<SignedReceipt>>),
+    Subscribe(
+        PublicKey,
+        Box<subscribe::Request>,
+        oneshot::Sender<Result<subscribe::Response, Error>>,
+    ),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -301,6 +355,37 @@ impl Client {
             .await?
     }
 
+    /// Takes in a node record this node signed (stored already) and gossips it; peers not
+    /// reached now get it by catch-up.
+    pub async fn publish_node_record(&self, record: SignedNodeRecord) -> Result<(), Error> {
+        self.ask(|tx| Command::PublishNodeRecord(Box::new(record), tx))
+            .await?
+    }
+
+    /// Takes in a subscription (verified and stored already: signed here, or received from a
+    /// home node) and gossips it; peers not reached now get it by catch-up.
+    pub async fn publish_subscription(&self, subscription: SignedSubscription) -> Result<(), Error> {
+        self.ask(|tx| Command::PublishSubscription(Box::new(subscription), tx))
+            .await?
+    }
+
+    /// Asks the home node `home` for a subscription; a subscription it signs is checked,
+    /// stored and gossiped before this returns.
+    pub async fn subscribe(
+        &self,
+        home: PublicKey,
+        request: subscribe::Request,
+    ) -> Result<subscribe::Outcome, Error> {
+        let response = self
+            .ask(|tx| Command::Subscribe(home, Box::new(request.clone()), tx))
+            .await??;
+        let outcome = subscribe::outcome(&home, &request, response)?;
+        if let subscribe::Outcome::Subscribed(s) = &outcome {
+            self.publish_subscription(s.clone()).await?;
+        }
+        Ok(outcome)
+    }
+
     /// A listener's receipts as a reviewer finds them: this node's and those its connected
     /// peers send, checked (signature, listener, order); sorted by seq.
     pub async fn listener_receipts(
@@ -345,10 +430,16 @@ pub fn keypair(seed: &[u8; 32]) -> libp2p::identity::Keypair {
 enum Done {
     /// Of [`receipts`].
     Receipts(receipts::Done),
-    /// Of [`catalog`].
-    Catalog(catalog::Done),
+    /// Of the release catalog.
+    Releases(catalog::Done<SignedManifest>),
+    /// Of the node records.
+    Nodes(catalog::Done<SignedNodeRecord>),
+    /// Of the subscriptions.
+    Subscriptions(catalog::Done<SignedSubscription>),
     /// Of [`holders`].
     Holders(holders::Done),
+    /// Of [`subscribe`].
+    Subscribe(subscribe::Done),
 }
 
 /// What every concern uses: the store, counters, events, the way back from blocking work, and
@@ -379,9 +470,12 @@ pub struct Network {
     done_rx: mpsc::UnboundedReceiver<Done>,
     shared: Shared,
     receipts: receipts::Receipts,
-    catalog: catalog::Catalog,
+    releases: ReleaseCatalog,
+    nodes: NodeCatalog,
+    subscriptions: SubscriptionCatalog,
     providers: providers::Providers,
     holders: holders::Holders,
+    subscribe: subscribe::Subscribe,
     peers: peers::Peers,
     sync_interval: Duration,
     /// A pseudo-random peer picker for periodic syncs.
@@ -395,7 +489,9 @@ pub fn new(seed: &[u8; 32], config: Config, store: Store) -> Result<(Client, Net
     for month in &config.months {
         subscribe(&mut swarm, &receipt_topic(*month))?;
     }
-    subscribe(&mut swarm, &catalog_topic())?;
+    subscribe(&mut swarm, &Releases::topic())?;
+    subscribe(&mut swarm, &Nodes::topic())?;
+    subscribe(&mut swarm, &Subscriptions::topic())?;
     swarm
         .listen_on(config.listen.clone())
         .map_err(|e| Error::Start(format!("listening on {}: {e}", config.listen)))?;
@@ -417,7 +513,9 @@ pub fn new(seed: &[u8; 32], config: Config, store: Store) -> Result<(Client, Net
         to_ban: Vec::new(),
     };
     let receipts = receipts::Receipts::new(&store, &config.months, &shared, config.clock.clone())?;
-    let catalog = catalog::Catalog::new(&store)?;
+    let releases = ReleaseCatalog::new(&store, config.clock.clone())?;
+    let nodes = NodeCatalog::new(&store, config.clock.clone())?;
+    let subscriptions = SubscriptionCatalog::new(&store, config.clock.clone())?;
     Ok((
         Client {
             commands: tx,
@@ -429,9 +527,17 @@ pub fn new(seed: &[u8; 32], config: Config, store: Store) -> Result<(Client, Net
             done_rx,
             shared,
             receipts,
-            catalog,
+            releases,
+            nodes,
+            subscriptions,
             providers: providers::Providers::default(),
             holders: holders::Holders::default(),
+            subscribe: subscribe::Subscribe::new(
+                config
+                    .home
+                    .map(|p| (nineten_protocol::identity::Keypair::from_seed(*seed), p)),
+                config.clock.clone(),
+            ),
             peers: peers::Peers::default(),
             sync_interval: config.sync_interval,
             turn: 0,
@@ -484,8 +590,35 @@ impl Network {
         let (swarm, shared) = (&mut self.swarm, &mut self.shared);
         match done {
             Done::Receipts(d) => self.receipts.on_done(swarm, shared, d),
-            Done::Catalog(d) => self.catalog.on_done(swarm, shared, d),
+            Done::Releases(d) => {
+                if let Some(m) = self.releases.on_done(swarm, shared, d) {
+                    let _ = shared.events.send(Event::Release(m.id()));
+                }
+            }
+            Done::Nodes(d) => {
+                if let Some(r) = self.nodes.on_done(swarm, shared, d) {
+                    let _ = shared.events.send(Event::NodeRecord(r.id()));
+                    self.receipts.on_node_record(r);
+                }
+            }
+            Done::Subscriptions(d) => {
+                if let Some(s) = self.subscriptions.on_done(swarm, shared, d) {
+                    let _ = shared.events.send(Event::Subscription(s.id()));
+                    self.receipts.on_subscription(&s);
+                }
+            }
             Done::Holders(d) => self.holders.on_done(swarm, shared, d),
+            Done::Subscribe(d) => {
+                if let Some(s) = self.subscribe.on_done(swarm, d) {
+                    if let Err(e) = self.subscriptions.publish(swarm, &s) {
+                        debug!("gossiping a subscription signed here failed: {e}");
+                    }
+                    self.receipts.on_subscription(&s);
+                }
+            }
+        }
+        for peer in self.receipts.take_lacking() {
+            self.subscriptions.catch_up_again(swarm, peer);
         }
     }
 
@@ -597,19 +730,20 @@ impl Network {
                 let _ = tx.send(());
             }
             Command::PublishRelease(manifest, tx) => {
-                self.catalog.know(manifest.id());
-                let result = swarm
-                    .behaviour_mut()
-                    .gossipsub
-                    .publish(catalog_topic(), manifest.to_bytes())
-                    .map(|_| ())
-                    .or_else(|e| match e {
-                        // Stored; peers get it by catalog catch-up when they connect.
-                        gossipsub::PublishError::NoPeersSubscribedToTopic
-                        | gossipsub::PublishError::Duplicate => Ok(()),
-                        e => Err(Error::Publish(e)),
-                    });
+                let _ = tx.send(self.releases.publish(swarm, &manifest));
+            }
+            Command::PublishNodeRecord(record, tx) => {
+                let result = self.nodes.publish(swarm, &record);
+                self.receipts.on_node_record(*record);
                 let _ = tx.send(result);
+            }
+            Command::PublishSubscription(subscription, tx) => {
+                let result = self.subscriptions.publish(swarm, &subscription);
+                self.receipts.on_subscription(&subscription);
+                let _ = tx.send(result);
+            }
+            Command::Subscribe(home, request, tx) => {
+                self.subscribe.ask(swarm, home, *request, tx)
             }
             Command::ListenerReceipts(listener, tx) => {
                 self.holders.look_up(swarm, shared, listener, tx)
@@ -632,15 +766,17 @@ impl Network {
                 message_id,
                 message,
             })) => {
-                if message.topic == catalog_topic().hash() {
-                    self.catalog.on_gossip(
-                        swarm,
-                        shared,
-                        propagation_source,
-                        message_id,
-                        &message.data,
-                    );
-                    return;
+                let (source, data) = (propagation_source, &message.data);
+                if message.topic == Releases::topic().hash() {
+                    return self.releases.on_gossip(swarm, shared, source, message_id, data);
+                }
+                if message.topic == Nodes::topic().hash() {
+                    return self.nodes.on_gossip(swarm, shared, source, message_id, data);
+                }
+                if message.topic == Subscriptions::topic().hash() {
+                    return self
+                        .subscriptions
+                        .on_gossip(swarm, shared, source, message_id, data);
                 }
                 let month = self
                     .receipts
@@ -702,7 +838,19 @@ impl Network {
             }
             SwarmEvent::Behaviour(BehaviourEvent::Catalog(event)) => {
                 self.peers.used(peer_of(&event), Instant::now());
-                self.catalog.on_event(swarm, shared, event)
+                self.releases.on_event(swarm, shared, event)
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Nodes(event)) => {
+                self.peers.used(peer_of(&event), Instant::now());
+                self.nodes.on_event(swarm, shared, event)
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Subscriptions(event)) => {
+                self.peers.used(peer_of(&event), Instant::now());
+                self.subscriptions.on_event(swarm, shared, event)
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Subscribe(event)) => {
+                self.peers.used(peer_of(&event), Instant::now());
+                self.subscribe.on_event(swarm, shared, event)
             }
             SwarmEvent::Behaviour(BehaviourEvent::Holders(event)) => {
                 self.peers.used(peer_of(&event), Instant::now());
@@ -715,7 +863,9 @@ impl Network {
             } if num_established.get() == 1 => {
                 self.peers.connected(peer_id, Instant::now());
                 self.receipts.sync_with(shared, peer_id);
-                self.catalog.catch_up(swarm, peer_id);
+                self.releases.catch_up(swarm, peer_id);
+                self.nodes.catch_up(swarm, peer_id);
+                self.subscriptions.catch_up(swarm, peer_id);
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
@@ -723,7 +873,9 @@ impl Network {
                 ..
             } => {
                 self.receipts.on_disconnected(&peer_id);
-                self.catalog.on_disconnected(&peer_id);
+                self.releases.on_disconnected(&peer_id);
+                self.nodes.on_disconnected(&peer_id);
+                self.subscriptions.on_disconnected(&peer_id);
                 self.providers.on_disconnected(&peer_id);
                 self.peers.on_disconnected(&peer_id);
                 debug!(%peer_id, "peer left");
@@ -742,6 +894,12 @@ impl Network {
         let peer = peers[self.turn.wrapping_mul(7919) % peers.len()];
         self.receipts.sync_with(&self.shared, peer);
     }
+}
+
+/// The libp2p peer id of a node key (the same Ed25519 key), if it is one.
+pub fn peer_id(node: &PublicKey) -> Option<PeerId> {
+    let key = libp2p::identity::ed25519::PublicKey::try_from_bytes(&node.0).ok()?;
+    Some(libp2p::identity::PublicKey::from(key).to_peer_id())
 }
 
 /// The peer a request-response event is about.

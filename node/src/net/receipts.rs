@@ -2,7 +2,8 @@
 //!
 //! Admission, in order, for every receipt from a peer (gossip or reconciliation): its form
 //! (exactly [`RECORD_LEN`] bytes that parse), its month (one this node serves, the topic's on
-//! gossip), its time (it may not start more than [`FUTURE_SKEW_MS`] after this node's clock),
+//! gossip), its listener's subscription (a home node of the month's directory subscribed the
+//! key and the receipt names it: [`super::admission`]), its time (it may not start more than [`FUTURE_SKEW_MS`] after this node's clock),
 //! the listener's cap ([`MAX_PER_LISTENER`] a month, more than any honest listener signs) and
 //! its signature (batch-verified in a blocking task); gossip also has budgets per relaying peer
 //! ([`GOSSIP_PER_SEC`], [`NEW_LISTENERS_PER_SEC`]) and per listener key
@@ -28,13 +29,16 @@ use libp2p::{PeerId, Swarm};
 use negentropy::{Id, Negentropy};
 use nineten_protocol::key::{ContentHash, PublicKey};
 use nineten_protocol::month::Month;
+use nineten_protocol::node_record::SignedNodeRecord;
 use nineten_protocol::receipt::{RECORD_LEN, SignedReceipt};
+use nineten_protocol::subscription::SignedSubscription;
 use nineten_protocol::signature::verify_all;
 use nineten_storage::Store;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
 
+use super::admission::Admission;
 use super::limits::{Budget, Fault};
 use super::set::{MonthSet, Snapshot, View, item_of};
 use super::{Behaviour, Error, Event, Shared, Via, receipt_topic};
@@ -117,10 +121,11 @@ pub enum Response {
 /// Results of blocking work, back on the event loop.
 #[derive(Debug)]
 pub(super) enum Done {
-    /// A month's set was read from the store, to be served.
+    /// A month's set (its carried receipts) and subscriptions were read from the store, to be
+    /// served.
     Loaded {
         month: Month,
-        set: Result<MonthSet, nineten_storage::Error>,
+        set: Result<(MonthSet, Vec<SignedSubscription>), nineten_storage::Error>,
         tx: oneshot::Sender<Result<(), Error>>,
     },
     /// A batch went to the store (or failed to).
@@ -191,6 +196,13 @@ pub(super) struct Receipts {
     /// Ids asked for in a fetch under way (from any peer): no other session asks again.
     requested: HashSet<[u8; 32]>,
     refused: HashSet<[u8; 32]>,
+    /// Refused ids of listener keys with no subscription known, by key: when one comes, they
+    /// may be fetched again.
+    awaiting: HashMap<PublicKey, Vec<[u8; 32]>>,
+    /// Peers that sent receipts of keys with no subscription known: the node catches up on
+    /// their subscriptions.
+    lacking: Vec<PeerId>,
+    admission: Admission,
     writer: mpsc::Sender<(Vec<SignedReceipt>, Via)>,
     /// Local receipts waiting to be stored before they are gossiped, and who waits.
     publishing: HashMap<[u8; 32], Vec<oneshot::Sender<Result<(), Error>>>>,
@@ -215,15 +227,21 @@ impl Receipts {
         shared: &Shared,
         clock: Clock,
     ) -> Result<Self, nineten_storage::Error> {
+        let admission = Admission::load(store, months)?;
         let mut sets = BTreeMap::new();
         for m in months {
-            sets.insert(*m, MonthSet::of(&store.receipts_of_month(*m)?));
+            let mut carried = store.receipts_of_month(*m)?;
+            carried.retain(|r| admission.admits(&r.receipt, *m));
+            sets.insert(*m, MonthSet::of(&carried));
         }
         Ok(Self {
             months: sets,
             pending: HashSet::new(),
             requested: HashSet::new(),
             refused: HashSet::new(),
+            awaiting: HashMap::new(),
+            lacking: Vec::new(),
+            admission,
             writer: spawn_writer(store.clone(), shared.done.clone()),
             publishing: HashMap::new(),
             sessions: HashMap::new(),
@@ -275,7 +293,12 @@ impl Receipts {
         }
         let (store, done) = (shared.store.clone(), shared.done.clone());
         tokio::task::spawn_blocking(move || {
-            let set = store.receipts_of_month(month).map(|r| MonthSet::of(&r));
+            let set = (|| {
+                let admission = Admission::load(&store, &[month])?;
+                let mut carried = store.receipts_of_month(month)?;
+                carried.retain(|r| admission.admits(&r.receipt, month));
+                Ok((MonthSet::of(&carried), store.subscriptions_of_month(month)?))
+            })();
             let _ = done.send(super::Done::Receipts(Done::Loaded { month, set, tx }));
         });
     }
@@ -286,10 +309,12 @@ impl Receipts {
         swarm: &mut Swarm<Behaviour>,
         month: Month,
         set: MonthSet,
+        subscriptions: Vec<SignedSubscription>,
     ) -> Result<(), Error> {
         if let std::collections::btree_map::Entry::Vacant(e) = self.months.entry(month) {
             super::subscribe(swarm, &receipt_topic(month))?;
             e.insert(set);
+            self.admission.serve(month, subscriptions);
         }
         self.retire_old(swarm);
         Ok(())
@@ -304,6 +329,7 @@ impl Receipts {
         let old: Vec<Month> = self.months.range(..keep_from).map(|(m, _)| *m).collect();
         for m in old {
             self.months.remove(&m);
+            self.admission.retire(m);
             self.sessions.retain(|(_, sm), _| *sm != m);
             let _ = swarm
                 .behaviour_mut()
@@ -325,6 +351,10 @@ impl Receipts {
             let _ = tx.send(Err(Error::MonthNotServed(month)));
             return;
         };
+        if !self.admission.admits(&receipt.receipt, month) {
+            let _ = tx.send(Err(Error::Unsubscribed));
+            return;
+        }
         let id = receipt.id().0;
         let set = self.months.get_mut(&month).expect("served");
         if set.contains(&item_of(&receipt)) {
@@ -380,17 +410,25 @@ impl Receipts {
         }
     }
 
-    /// Checks the cheap rules (month, time, duplicates, listener cap) of receipts already
-    /// verified and sends the admitted ones to the writer.
-    fn admit(&mut self, shared: &mut Shared, receipts: Vec<SignedReceipt>, via: Via) {
+    /// Checks the cheap rules (month, subscription, time, duplicates, listener cap) of
+    /// receipts already verified and sends the admitted ones to the writer; true when some
+    /// were of keys with no subscription known.
+    fn admit(&mut self, shared: &mut Shared, receipts: Vec<SignedReceipt>, via: Via) -> bool {
         let now = self.clock.now_ms();
         let mut take = Vec::new();
+        let mut lacking = false;
         for r in receipts {
             let Some(month) = self.month_of(&r) else {
                 shared.stats.rejected += 1;
                 continue;
             };
             let id = r.id().0;
+            if !self.admission.admits(&r.receipt, month) {
+                shared.stats.unsubscribed += 1;
+                lacking = true;
+                self.await_subscription(r.receipt.listener, id);
+                continue;
+            }
             let set = self.months.get_mut(&month).expect("served");
             if self.pending.contains(&id) || set.contains(&item_of(&r)) {
                 shared.stats.duplicates += 1;
@@ -410,6 +448,42 @@ impl Receipts {
         if !take.is_empty() {
             self.send_to_writer(take, via);
         }
+        lacking
+    }
+
+    /// Remembers a receipt refused for want of a subscription, so that reconciliation does
+    /// not fetch it again until one comes.
+    fn await_subscription(&mut self, listener: PublicKey, id: [u8; 32]) {
+        if self.refused.len() >= MAX_REFUSED {
+            self.refused.clear();
+            self.awaiting.clear();
+        }
+        self.refused.insert(id);
+        self.awaiting.entry(listener).or_default().push(id);
+    }
+
+    /// A node record was verified and stored.
+    pub(super) fn on_node_record(&mut self, record: SignedNodeRecord) {
+        self.admission.node_record(record);
+    }
+
+    /// A subscription was verified and stored: its listener's receipts refused before may
+    /// come again.
+    pub(super) fn on_subscription(&mut self, subscription: &SignedSubscription) {
+        if self.admission.subscription(subscription) {
+            for id in self
+                .awaiting
+                .remove(&subscription.subscription.listener)
+                .unwrap_or_default()
+            {
+                self.refused.remove(&id);
+            }
+        }
+    }
+
+    /// Peers that sent receipts whose subscription this node lacks, since the last call.
+    pub(super) fn take_lacking(&mut self) -> Vec<PeerId> {
+        std::mem::take(&mut self.lacking)
     }
 
     /// A batch reached the store (or failed to).
@@ -519,6 +593,13 @@ impl Receipts {
                 verdict(swarm, MessageAcceptance::Ignore);
                 return;
             }
+        } else if !self.admission.admits(&receipt.receipt, month) {
+            // Nobody's subscriber: it counts for nothing. An honest relay sends one only when
+            // it learnt the subscription first, so these draw on the relay's allowance.
+            shared.stats.unsubscribed += 1;
+            shared.fault(source, Fault::Excess);
+            verdict(swarm, MessageAcceptance::Ignore);
+            return;
         } else {
             let now = Instant::now();
             let listener = receipt.receipt.listener;
@@ -655,7 +736,7 @@ impl Receipts {
             Done::Loaded { month, set, tx } => {
                 let served = set
                     .map_err(Error::Storage)
-                    .and_then(|set| self.on_loaded(swarm, month, set));
+                    .and_then(|(set, subs)| self.on_loaded(swarm, month, set, subs));
                 let _ = tx.send(served);
             }
             Done::Stored { parts, result } => {
@@ -714,7 +795,9 @@ impl Receipts {
                 if lies {
                     shared.fault(peer, Fault::Lie);
                 }
-                self.admit(shared, good, Via::Reconciliation);
+                if self.admit(shared, good, Via::Reconciliation) {
+                    self.lacking.push(peer);
+                }
                 if let Some(s) = self.sessions.get_mut(&(peer, month)) {
                     s.fetching = s.fetching.saturating_sub(1);
                 }
