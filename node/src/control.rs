@@ -495,7 +495,11 @@ fn json_of(text: &str) -> serde_json::Value {
 
 async fn nodes(State(api): State<Api>) -> ApiResult<Vec<serde_json::Value>> {
     Ok(Json(
-        api.node.nodes()?.iter().map(|r| json_of(&r.to_json())).collect(),
+        api.node
+            .nodes()?
+            .iter()
+            .map(|r| json_of(&r.to_json()))
+            .collect(),
     ))
 }
 

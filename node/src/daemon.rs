@@ -914,15 +914,10 @@ impl Node {
             .ok_or(ReceiptError::OutOfTime(self.clock.now_ms()))?;
         let mut out = Vec::new();
         for m in [Some(month), month.next()].into_iter().flatten() {
-            out.extend(
-                store
-                    .subscriptions_of_month(m)?
-                    .into_iter()
-                    .filter(|s| {
-                        s.subscription.home_node == self.key.public()
-                            || s.subscription.listener == self.listener_key(m)
-                    }),
-            );
+            out.extend(store.subscriptions_of_month(m)?.into_iter().filter(|s| {
+                s.subscription.home_node == self.key.public()
+                    || s.subscription.listener == self.listener_key(m)
+            }));
         }
         Ok(out)
     }

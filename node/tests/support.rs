@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 
 use nineten_node::net::{self, Client, Config};
 use nineten_protocol::identity::{Keypair, ListenerSecret};
-use nineten_protocol::node_record::{NodeName, NodeRecord, SignedNodeRecord};
-use nineten_protocol::subscription::{PaymentRef, Subscription};
 use nineten_protocol::key::{ContentHash, PublicKey};
 use nineten_protocol::month::Month;
+use nineten_protocol::node_record::{NodeName, NodeRecord, SignedNodeRecord};
 use nineten_protocol::receipt::{Receipt, SignedReceipt};
+use nineten_protocol::subscription::{PaymentRef, Subscription};
 use nineten_storage::Store;
 
 /// The month the tests' receipts belong to.
@@ -122,8 +122,9 @@ pub(crate) async fn start_one(i: usize, receipts: &[SignedReceipt]) -> TestNode 
     for chunk in receipts.chunks(10_000) {
         store.put_receipts(chunk).unwrap();
     }
-    let mut listeners: std::collections::BTreeSet<PublicKey> =
-        (0..SUBSCRIBED).map(|l| receipt(l, 0).receipt.listener).collect();
+    let mut listeners: std::collections::BTreeSet<PublicKey> = (0..SUBSCRIBED)
+        .map(|l| receipt(l, 0).receipt.listener)
+        .collect();
     listeners.extend(receipts.iter().map(|r| r.receipt.listener));
     subscribe(&store, listeners);
     let mut seed = [0u8; 32];

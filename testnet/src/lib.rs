@@ -308,7 +308,7 @@ impl Testnet {
         // Every listener subscribes through node 0 (an artist's node, and the home node),
         // over the subscribe protocol.
         let home = nodes[0].key();
-        for (i, node) in nodes.iter().enumerate().skip(usize::from(options.artists)) {
+        for (i, node) in nodes.iter().enumerate().skip(options.artists) {
             let outcome = node.subscribe(home, &format!("testnet-{i}")).await?;
             if !matches!(outcome, Outcome::Subscribed(_)) {
                 return Err(Error::Timeout(format!(

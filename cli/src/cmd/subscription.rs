@@ -37,7 +37,11 @@ pub(crate) fn sign(
 }
 
 /// `9ten subscribe`: through the running node, which must reach the home node.
-pub(crate) fn subscribe(data_dir: &DataDir, home: PublicKey, payment_ref: &str) -> Result<ExitCode> {
+pub(crate) fn subscribe(
+    data_dir: &DataDir,
+    home: PublicKey,
+    payment_ref: &str,
+) -> Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let answer = runtime.block_on(async {
         let client = Session::running(data_dir).await?;
@@ -84,7 +88,9 @@ fn report(answer: &Subscribed) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         ("pending", _) => {
-            eprintln!("the request waits for the home node's operator (`9ten subscription approve`)");
+            eprintln!(
+                "the request waits for the home node's operator (`9ten subscription approve`)"
+            );
             Ok(ExitCode::SUCCESS)
         }
         _ => bail!(

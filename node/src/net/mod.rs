@@ -57,9 +57,11 @@ use tracing::{debug, info};
 
 use self::behaviour::{Behaviour, BehaviourEvent};
 use self::catalog::Kind;
-use self::records::{NodeCatalog, Nodes, ReleaseCatalog, Releases, SubscriptionCatalog, Subscriptions};
 use self::limits::{Conduct, Fault};
 use self::providers::Wait;
+use self::records::{
+    NodeCatalog, Nodes, ReleaseCatalog, Releases, SubscriptionCatalog, Subscriptions,
+};
 use crate::clock::Clock;
 
 pub use self::behaviour::MAX_GOSSIP;
@@ -364,7 +366,10 @@ impl Client {
 
     /// Takes in a subscription (verified and stored already: signed here, or received from a
     /// home node) and gossips it; peers not reached now get it by catch-up.
-    pub async fn publish_subscription(&self, subscription: SignedSubscription) -> Result<(), Error> {
+    pub async fn publish_subscription(
+        &self,
+        subscription: SignedSubscription,
+    ) -> Result<(), Error> {
         self.ask(|tx| Command::PublishSubscription(Box::new(subscription), tx))
             .await?
     }
@@ -742,9 +747,7 @@ impl Network {
                 self.receipts.on_subscription(&subscription);
                 let _ = tx.send(result);
             }
-            Command::Subscribe(home, request, tx) => {
-                self.subscribe.ask(swarm, home, *request, tx)
-            }
+            Command::Subscribe(home, request, tx) => self.subscribe.ask(swarm, home, *request, tx),
             Command::ListenerReceipts(listener, tx) => {
                 self.holders.look_up(swarm, shared, listener, tx)
             }
@@ -768,10 +771,14 @@ impl Network {
             })) => {
                 let (source, data) = (propagation_source, &message.data);
                 if message.topic == Releases::topic().hash() {
-                    return self.releases.on_gossip(swarm, shared, source, message_id, data);
+                    return self
+                        .releases
+                        .on_gossip(swarm, shared, source, message_id, data);
                 }
                 if message.topic == Nodes::topic().hash() {
-                    return self.nodes.on_gossip(swarm, shared, source, message_id, data);
+                    return self
+                        .nodes
+                        .on_gossip(swarm, shared, source, message_id, data);
                 }
                 if message.topic == Subscriptions::topic().hash() {
                     return self

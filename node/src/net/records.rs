@@ -76,7 +76,11 @@ impl Kind for Releases {
     fn get(store: &Store, id: &ContentHash) -> Result<Option<Vec<u8>>, Error> {
         Ok(store.manifest(id)?.map(|m| m.to_bytes()))
     }
-    fn ids(store: &Store, after: Option<&ContentHash>, n: usize) -> Result<Vec<ContentHash>, Error> {
+    fn ids(
+        store: &Store,
+        after: Option<&ContentHash>,
+        n: usize,
+    ) -> Result<Vec<ContentHash>, Error> {
         store.manifest_ids(after, n)
     }
     fn counters(stats: &mut Stats) -> (&mut u64, &mut u64) {
@@ -123,7 +127,11 @@ impl Kind for Nodes {
     fn get(store: &Store, id: &ContentHash) -> Result<Option<Vec<u8>>, Error> {
         Ok(store.node_record(id)?.map(|r| r.to_bytes()))
     }
-    fn ids(store: &Store, after: Option<&ContentHash>, n: usize) -> Result<Vec<ContentHash>, Error> {
+    fn ids(
+        store: &Store,
+        after: Option<&ContentHash>,
+        n: usize,
+    ) -> Result<Vec<ContentHash>, Error> {
         store.node_record_ids(after, n)
     }
     fn counters(stats: &mut Stats) -> (&mut u64, &mut u64) {
@@ -169,7 +177,11 @@ impl Kind for Subscriptions {
     fn get(store: &Store, id: &ContentHash) -> Result<Option<Vec<u8>>, Error> {
         Ok(store.subscription(id)?.map(|s| s.to_bytes()))
     }
-    fn ids(store: &Store, after: Option<&ContentHash>, n: usize) -> Result<Vec<ContentHash>, Error> {
+    fn ids(
+        store: &Store,
+        after: Option<&ContentHash>,
+        n: usize,
+    ) -> Result<Vec<ContentHash>, Error> {
         store.subscription_ids(after, n)
     }
     fn counters(stats: &mut Stats) -> (&mut u64, &mut u64) {

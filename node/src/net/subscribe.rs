@@ -53,7 +53,12 @@ pub struct Request {
 
 impl Request {
     /// A request signed by the month key.
-    pub fn new(home: &PublicKey, month_key: &Keypair, month: Month, payment_ref: PaymentRef) -> Self {
+    pub fn new(
+        home: &PublicKey,
+        month_key: &Keypair,
+        month: Month,
+        payment_ref: PaymentRef,
+    ) -> Self {
         let mut r = Self {
             listener: month_key.public(),
             month,
@@ -245,7 +250,10 @@ impl Subscribe {
         let (subscription, key, policy) = match checked {
             Ok(taken) => taken,
             Err(response) => {
-                let _ = swarm.behaviour_mut().subscribe.send_response(channel, response);
+                let _ = swarm
+                    .behaviour_mut()
+                    .subscribe
+                    .send_response(channel, response);
                 return;
             }
         };
@@ -321,7 +329,10 @@ impl Subscribe {
             response,
             signed,
         } = done;
-        let _ = swarm.behaviour_mut().subscribe.send_response(channel, response);
+        let _ = swarm
+            .behaviour_mut()
+            .subscribe
+            .send_response(channel, response);
         signed
     }
 }
