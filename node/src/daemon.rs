@@ -23,7 +23,7 @@ use nineten_protocol::identity::{Keypair, ListenerSecret, Secret};
 use nineten_protocol::key::{ContentHash, PublicKey};
 use nineten_protocol::manifest::SignedManifest;
 use nineten_protocol::month::Month;
-use nineten_protocol::receipt::{NO_HOME_NODE, SignedReceipt};
+use nineten_protocol::receipt::SignedReceipt;
 use nineten_storage::Store;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
@@ -867,12 +867,18 @@ impl Node {
             return;
         };
         let published = match self.serve_month(month).await {
-            // No subscription: it counts for nothing, and stays here.
-            Ok(()) if receipt.receipt.home_node == NO_HOME_NODE => Ok(()),
             Ok(()) => self.net.publish(receipt).await.map_err(Error::from),
             Err(e) => Err(e),
         };
-        if let Err(e) = published {
+        if let Err(Error::Net(net::Error::Unsubscribed)) = published {
+            // No subscription (or its home node is not in the directory yet): it counts for
+            // nothing, and stays here.
+            debug!(
+                seq = receipt.receipt.seq,
+                "a receipt kept here: {}",
+                net::Error::Unsubscribed
+            );
+        } else if let Err(e) = published {
             warn!(
                 seq = receipt.receipt.seq,
                 "a stored receipt was not gossiped: {e}"

@@ -11,6 +11,7 @@ use nineten_protocol::subscription::SignedSubscription;
 use nineten_storage::Store;
 
 use crate::error::Error;
+use crate::library::{Matched, by_prefix};
 use crate::net::subscribe::{Policy, Request};
 
 /// What makes a node a home node.
@@ -83,7 +84,7 @@ pub struct Pending {
     pub request: Request,
 }
 
-/// The requests waiting for the operator of `home`.
+/// The requests waiting for this home node's operator.
 pub fn pending(store: &Store) -> Result<Vec<Pending>, Error> {
     store
         .pending()?
@@ -97,7 +98,7 @@ pub fn pending(store: &Store) -> Result<Vec<Pending>, Error> {
         .collect()
 }
 
-/// Settles a pending request (its id or the start of its hex): approved, the subscription is
+/// Settles a pending request (its id or the start of it, at least 4 characters): approved, the subscription is
 /// signed with `key` and stored with the settlement, and returned to be gossiped.
 pub fn decide(
     store: &Store,
@@ -105,14 +106,10 @@ pub fn decide(
     id: &str,
     approve: bool,
 ) -> Result<Option<SignedSubscription>, Error> {
-    let matching: Vec<Pending> = pending(store)?
-        .into_iter()
-        .filter(|p| p.id.to_string().starts_with(&id.to_ascii_lowercase()))
-        .collect();
-    let p = match matching.as_slice() {
-        [p] => p,
-        [] => return Err(Error::UnknownRequest(id.to_string())),
-        _ => return Err(Error::AmbiguousRequest(id.to_string())),
+    let p = match by_prefix(pending(store)?, |p| p.id, id) {
+        Matched::One(p) => p,
+        Matched::Several => return Err(Error::AmbiguousRequest(id.to_string())),
+        Matched::None => return Err(Error::UnknownRequest(id.to_string())),
     };
     let signed = if approve {
         let subscription = p

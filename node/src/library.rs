@@ -209,15 +209,10 @@ impl Library {
 
     /// The release whose id is `query` or starts with it (at least 4 hex characters).
     pub fn find_release(&self, query: &str) -> Result<SignedManifest, Error> {
-        let query = query.to_ascii_lowercase();
-        let mut found = self
-            .releases()?
-            .into_iter()
-            .filter(|m| m.id().to_string().starts_with(&query));
-        match (found.next(), found.next(), query.len() >= 4) {
-            (Some(m), None, true) => Ok(m),
-            (Some(_), Some(_), true) => Err(Error::AmbiguousRelease(query)),
-            _ => Err(Error::UnknownRelease(query)),
+        match by_prefix(self.releases()?, SignedManifest::id, query) {
+            Matched::One(m) => Ok(m),
+            Matched::Several => Err(Error::AmbiguousRelease(query.to_ascii_lowercase())),
+            Matched::None => Err(Error::UnknownRelease(query.to_ascii_lowercase())),
         }
     }
 
@@ -357,5 +352,35 @@ impl Library {
             .shutdown()
             .await
             .map_err(|e| Error::blobs("shutting down")(&e))
+    }
+}
+
+/// What an id query matched.
+pub(crate) enum Matched<T> {
+    /// Exactly this one.
+    One(T),
+    /// More than one.
+    Several,
+    /// None, or the query is shorter than 4 characters.
+    None,
+}
+
+/// The item whose id (as hex) is `query` or starts with it, given at least 4 characters.
+pub(crate) fn by_prefix<T>(
+    items: impl IntoIterator<Item = T>,
+    id: impl Fn(&T) -> ContentHash,
+    query: &str,
+) -> Matched<T> {
+    let query = query.to_ascii_lowercase();
+    if query.len() < 4 {
+        return Matched::None;
+    }
+    let mut found = items
+        .into_iter()
+        .filter(|item| id(item).to_string().starts_with(&query));
+    match (found.next(), found.next()) {
+        (Some(item), None) => Matched::One(item),
+        (Some(_), Some(_)) => Matched::Several,
+        _ => Matched::None,
     }
 }

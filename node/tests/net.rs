@@ -10,8 +10,8 @@ use nineten_protocol::identity::ListenerSecret;
 use nineten_protocol::month::Month;
 
 use crate::support::{
-    TestNode, connect, converge, eventually, meshed, october, receipt, start, start_one,
-    subscribe_everywhere,
+    TestNode, config, connect, converge, eventually, meshed, node_key, october, receipt, start,
+    start_configured, start_one, subscribe_everywhere,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -299,4 +299,117 @@ async fn a_node_closes_the_connections_it_does_not_need() {
     nodes[21].client.publish(receipt(7, 1)).await.unwrap();
     let all: Vec<&TestNode> = nodes.iter().collect();
     converge(&all, 1, Duration::from_secs(20)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manual_home_node_keeps_requests_for_its_operator_and_forged_subscriptions_are_refused() {
+    use nineten_node::net::subscribe::{Outcome, Policy, Request};
+    use nineten_protocol::subscription::{PaymentRef, Subscription};
+
+    let home = start_configured(
+        0,
+        &[],
+        net::Config {
+            home: Some(Policy::Manual),
+            ..config()
+        },
+    )
+    .await;
+    let listener = start_one(1, &[]).await;
+    listener.client.dial(home.addr.clone()).await.unwrap();
+    let home_key = node_key(0).public();
+    let now = Month::containing(nineten_node::clock::Clock::system().now_ms()).unwrap();
+    let month_key = ListenerSecret::from_bytes([3; 32]).month_key(now);
+    let ask = || {
+        Request::new(
+            &home_key,
+            &month_key,
+            now,
+            PaymentRef::new("tx-42").unwrap(),
+        )
+    };
+
+    // A request whose proof does not cover what it asks is turned down, naming the proof.
+    let mut forged = ask();
+    forged.payment_ref = "tx-43".into();
+    let outcome = listener.client.subscribe(home_key, forged).await.unwrap();
+    assert!(
+        matches!(&outcome, Outcome::Rejected(why) if why.0.contains("proof")),
+        "{outcome:?}"
+    );
+    // A node that is not a home node says so.
+    let other = start_one(2, &[]).await;
+    listener.client.dial(other.addr.clone()).await.unwrap();
+    let other_key = node_key(2).public();
+    let request = Request::new(
+        &other_key,
+        &month_key,
+        now,
+        PaymentRef::new("tx-42").unwrap(),
+    );
+    let outcome = listener.client.subscribe(other_key, request).await.unwrap();
+    assert!(
+        matches!(&outcome, Outcome::Rejected(why) if why.0.contains("not a home node")),
+        "{outcome:?}"
+    );
+
+    // A good one waits for the operator, durably; approving signs and gossips it.
+    let outcome = listener.client.subscribe(home_key, ask()).await.unwrap();
+    assert_eq!(outcome, Outcome::Pending);
+    let pending = nineten_node::home::pending(&home.store).unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].request, ask());
+    let id = pending[0].id.to_string();
+    let signed = nineten_node::home::decide(&home.store, &node_key(0), &id[..8], true)
+        .unwrap()
+        .expect("approved");
+    assert!(nineten_node::home::pending(&home.store).unwrap().is_empty());
+    home.client
+        .publish_subscription(signed.clone())
+        .await
+        .unwrap();
+    eventually(
+        "the subscription reaches the listener",
+        Duration::from_secs(10),
+        || async { listener.store.subscription(&signed.id()).unwrap().is_some() },
+    )
+    .await;
+    assert_eq!(signed.subscription.listener, month_key.public());
+
+    // A subscription signed by another key than its home node's is refused and counted.
+    let impostor = Subscription {
+        listener: ListenerSecret::from_bytes([4; 32]).month_key(now).public(),
+        month: now,
+        home_node: home_key,
+        payment_ref: PaymentRef::new("tx-44").unwrap(),
+    }
+    .sign(&node_key(7));
+    home.client
+        .publish_raw(
+            libp2p::gossipsub::IdentTopic::new(nineten_protocol::wire::SUBSCRIPTIONS_TOPIC),
+            impostor.to_bytes(),
+        )
+        .await
+        .unwrap();
+    eventually(
+        "the forged subscription is refused",
+        Duration::from_secs(10),
+        || async {
+            listener
+                .client
+                .stats()
+                .await
+                .unwrap()
+                .subscriptions_rejected
+                == 1
+        },
+    )
+    .await;
+    assert!(
+        listener
+            .store
+            .subscription(&impostor.id())
+            .unwrap()
+            .is_none()
+    );
 }

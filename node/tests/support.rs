@@ -117,6 +117,26 @@ pub(crate) fn config() -> Config {
 
 /// Starts node number `i` on a fresh store holding `receipts`.
 pub(crate) async fn start_one(i: usize, receipts: &[SignedReceipt]) -> TestNode {
+    start_configured(i, receipts, config()).await
+}
+
+/// The key of node number `i` (its libp2p identity too).
+pub(crate) fn node_key(i: usize) -> Keypair {
+    Keypair::from_seed(node_seed(i))
+}
+
+fn node_seed(i: usize) -> [u8; 32] {
+    let mut seed = [0u8; 32];
+    seed[..8].copy_from_slice(&(i as u64 + 1).to_be_bytes());
+    seed
+}
+
+/// Starts node number `i` on a fresh store holding `receipts`, configured so.
+pub(crate) async fn start_configured(
+    i: usize,
+    receipts: &[SignedReceipt],
+    config: Config,
+) -> TestNode {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     for chunk in receipts.chunks(10_000) {
@@ -127,9 +147,7 @@ pub(crate) async fn start_one(i: usize, receipts: &[SignedReceipt]) -> TestNode 
         .collect();
     listeners.extend(receipts.iter().map(|r| r.receipt.listener));
     subscribe(&store, listeners);
-    let mut seed = [0u8; 32];
-    seed[..8].copy_from_slice(&(i as u64 + 1).to_be_bytes());
-    let (client, network) = net::new(&seed, config(), store.clone()).unwrap();
+    let (client, network) = net::new(&node_seed(i), config, store.clone()).unwrap();
     tokio::spawn(network.run());
     eventually("the node listens", Duration::from_secs(5), || async {
         !client.listen_addrs().await.unwrap().is_empty()

@@ -280,20 +280,20 @@ impl Store {
 
     /// Every subscription of `month`, ordered by listener.
     pub fn subscriptions_of_month(&self, month: Month) -> Result<Vec<SignedSubscription>, Error> {
+        self.indexed_subscriptions(keys::subscriptions_of_month(month))
+    }
+
+    /// The subscriptions whose month index entries start with `prefix`.
+    fn indexed_subscriptions(&self, prefix: Vec<u8>) -> Result<Vec<SignedSubscription>, Error> {
         let mut out = Vec::new();
-        for entry in self.db.scan_prefix(keys::subscriptions_of_month(month)) {
+        for entry in self.db.scan_prefix(prefix) {
             let (key, _) = entry.map_err(Error::db("scanning subscriptions"))?;
             let id = keys::id_at_end(&key)
                 .ok_or_else(|| corrupt(&key, FieldError::new("key", "too short")))?;
-            let record_key = keys::subscription(&id);
-            let value = self
-                .db
-                .get(&record_key)
-                .map_err(Error::db("reading a subscription"))?
-                .ok_or_else(|| {
-                    corrupt(&key, FieldError::new("index", "points to no subscription"))
-                })?;
-            out.push(SignedSubscription::from_bytes(&value).map_err(|e| corrupt(&record_key, e))?);
+            let found = self.subscription(&id)?;
+            out.push(found.ok_or_else(|| {
+                corrupt(&key, FieldError::new("index", "points to no subscription"))
+            })?);
         }
         Ok(out)
     }
@@ -311,20 +311,47 @@ impl Store {
 
     /// The manifest of a release.
     pub fn manifest(&self, id: &ContentHash) -> Result<Option<SignedManifest>, Error> {
-        let key = keys::manifest(id);
-        let value = self.db.get(&key).map_err(Error::db("reading a manifest"))?;
-        value
-            .map(|v| SignedManifest::from_bytes(&v).map_err(|e| corrupt(&key, e)))
-            .transpose()
+        self.get_record(
+            keys::manifest(id),
+            "reading a manifest",
+            SignedManifest::from_bytes,
+        )
     }
 
     /// Every stored manifest, by release id.
     pub fn manifests(&self) -> Result<Vec<SignedManifest>, Error> {
+        self.scan_records(
+            keys::manifests(),
+            "scanning manifests",
+            SignedManifest::from_bytes,
+        )
+    }
+
+    /// The record stored under `key`, decoded.
+    fn get_record<T>(
+        &self,
+        key: Vec<u8>,
+        op: &'static str,
+        decode: impl Fn(&[u8]) -> Result<T, FieldError>,
+    ) -> Result<Option<T>, Error> {
+        let value = self.db.get(&key).map_err(Error::db(op))?;
+        value
+            .map(|v| decode(&v).map_err(|e| corrupt(&key, e)))
+            .transpose()
+    }
+
+    /// Every record stored under `prefix`, decoded, in key order.
+    fn scan_records<T>(
+        &self,
+        prefix: Vec<u8>,
+        op: &'static str,
+        decode: impl Fn(&[u8]) -> Result<T, FieldError>,
+    ) -> Result<Vec<T>, Error> {
         self.db
-            .scan_prefix(keys::manifests())
+            .scan_prefix(prefix)
             .map(|entry| {
-                let (key, value) = entry.map_err(Error::db("scanning manifests"))?;
-                SignedManifest::from_bytes(&value).map_err(|e| corrupt(&key, e))
+                let (key, value) = entry.map_err(Error::db(op))?;
+                decode(&value).map_err(|e| corrupt(&key, e))
             })
             .collect()
     }
@@ -380,14 +407,11 @@ impl Store {
 
     /// A subscription by id.
     pub fn subscription(&self, id: &ContentHash) -> Result<Option<SignedSubscription>, Error> {
-        let key = keys::subscription(id);
-        let value = self
-            .db
-            .get(&key)
-            .map_err(Error::db("reading a subscription"))?;
-        value
-            .map(|v| SignedSubscription::from_bytes(&v).map_err(|e| corrupt(&key, e)))
-            .transpose()
+        self.get_record(
+            keys::subscription(id),
+            "reading a subscription",
+            SignedSubscription::from_bytes,
+        )
     }
 
     /// The subscriptions of one listener key for `month` (at most one counts: `records.md`).
@@ -396,17 +420,7 @@ impl Store {
         month: Month,
         listener: &PublicKey,
     ) -> Result<Vec<SignedSubscription>, Error> {
-        let mut out = Vec::new();
-        for entry in self
-            .db
-            .scan_prefix(keys::subscriptions_of_listener(month, listener))
-        {
-            let (key, _) = entry.map_err(Error::db("scanning subscriptions"))?;
-            let id = keys::id_at_end(&key)
-                .ok_or_else(|| corrupt(&key, FieldError::new("key", "too short")))?;
-            out.extend(self.subscription(&id)?);
-        }
-        Ok(out)
+        self.indexed_subscriptions(keys::subscriptions_of_listener(month, listener))
     }
 
     /// Stores a node record durably (one copy per record, the last one written).
@@ -419,25 +433,20 @@ impl Store {
 
     /// A node record by id.
     pub fn node_record(&self, id: &ContentHash) -> Result<Option<SignedNodeRecord>, Error> {
-        let key = keys::node_record(id);
-        let value = self
-            .db
-            .get(&key)
-            .map_err(Error::db("reading a node record"))?;
-        value
-            .map(|v| SignedNodeRecord::from_bytes(&v).map_err(|e| corrupt(&key, e)))
-            .transpose()
+        self.get_record(
+            keys::node_record(id),
+            "reading a node record",
+            SignedNodeRecord::from_bytes,
+        )
     }
 
     /// Every node record held, by id.
     pub fn node_records(&self) -> Result<Vec<SignedNodeRecord>, Error> {
-        self.db
-            .scan_prefix(keys::node_records())
-            .map(|entry| {
-                let (key, value) = entry.map_err(Error::db("scanning node records"))?;
-                SignedNodeRecord::from_bytes(&value).map_err(|e| corrupt(&key, e))
-            })
-            .collect()
+        self.scan_records(
+            keys::node_records(),
+            "scanning node records",
+            SignedNodeRecord::from_bytes,
+        )
     }
 
     /// Up to `limit` node record ids in byte order, those after `after` (exclusive).
@@ -455,6 +464,15 @@ impl Store {
             .insert(keys::pending(id), request)
             .map_err(Error::db("storing a subscription request"))?;
         self.flush()
+    }
+
+    /// How many subscription requests are pending, counting up to `limit` at most.
+    pub fn pending_count(&self, limit: usize) -> usize {
+        self.db
+            .scan_prefix(keys::pendings())
+            .keys()
+            .take(limit)
+            .count()
     }
 
     /// Every pending subscription request, by id.

@@ -107,6 +107,15 @@ impl Session {
     }
 }
 
+/// Runs `work` against the node running on `data_dir`; an error if none runs.
+pub(crate) fn with_running<T>(
+    data_dir: &DataDir,
+    work: impl AsyncFnOnce(&Client) -> Result<T>,
+) -> Result<T> {
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async { work(&Session::running(data_dir).await?).await })
+}
+
 /// Runs `work` against a node (the running one or a temporary one), closing a temporary node
 /// afterwards whatever happened.
 pub(crate) fn with_node<T>(
@@ -153,11 +162,7 @@ pub(crate) fn run(data_dir: &DataDir, args: &NodeRunArgs) -> Result<ExitCode> {
 }
 
 pub(crate) fn status(data_dir: &DataDir) -> Result<ExitCode> {
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    let status = runtime.block_on(async {
-        let client = Session::running(data_dir).await?;
-        anyhow::Ok(client.status().await?)
-    })?;
+    let status = with_running(data_dir, async |c| Ok(c.status().await?))?;
     println!("node      {}", status.node);
     for addr in &status.addrs {
         println!("libp2p    {addr}");
@@ -177,11 +182,7 @@ pub(crate) fn status(data_dir: &DataDir) -> Result<ExitCode> {
 }
 
 pub(crate) fn stop(data_dir: &DataDir) -> Result<ExitCode> {
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    runtime.block_on(async {
-        Session::running(data_dir).await?.shutdown().await?;
-        anyhow::Ok(())
-    })?;
+    with_running(data_dir, async |c| Ok(c.shutdown().await?))?;
     println!("the node is stopping");
     Ok(ExitCode::SUCCESS)
 }

@@ -11,7 +11,7 @@ use nineten_node::daemon::{Ending, Listen, SinkSpec};
 use nineten_protocol::key::PublicKey;
 
 use crate::cli::{PlayArgs, SinkKind};
-use crate::cmd::node::{Session, with_node};
+use crate::cmd::node::{with_node, with_running};
 
 fn absolute(path: &Path) -> Result<PathBuf> {
     std::path::absolute(path)
@@ -87,9 +87,7 @@ fn report(listen: &Listen) -> Result<ExitCode> {
 }
 
 pub(crate) fn stop(data_dir: &DataDir) -> Result<ExitCode> {
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    let listen =
-        runtime.block_on(async { anyhow::Ok(Session::running(data_dir).await?.stop().await?) })?;
+    let listen = with_running(data_dir, async |c| Ok(c.stop().await?))?;
     match listen {
         Some(listen) => report(&listen),
         None => {
@@ -101,9 +99,7 @@ pub(crate) fn stop(data_dir: &DataDir) -> Result<ExitCode> {
 
 pub(crate) fn seek(data_dir: &DataDir, seconds: f64) -> Result<ExitCode> {
     let to_ms = seconds_to_ms(seconds, "the position")?;
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    let session = runtime
-        .block_on(async { anyhow::Ok(Session::running(data_dir).await?.seek(to_ms).await?) })?;
+    let session = with_running(data_dir, async |c| Ok(c.seek(to_ms).await?))?;
     eprintln!("playing from {seconds:.1} s (session {session})");
     Ok(ExitCode::SUCCESS)
 }

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use nineten_node::config::DataDir;
 use nineten_node::control::Subscribed;
 use nineten_protocol::identity::Secret;
@@ -12,7 +12,7 @@ use nineten_protocol::month::Month;
 use nineten_protocol::subscription::{PaymentRef, Subscription};
 use nineten_storage::keyfile;
 
-use crate::cmd::node::{Session, with_node};
+use crate::cmd::node::{with_node, with_running};
 
 pub(crate) fn sign(
     key: &Path,
@@ -42,10 +42,8 @@ pub(crate) fn subscribe(
     home: PublicKey,
     payment_ref: &str,
 ) -> Result<ExitCode> {
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    let answer = runtime.block_on(async {
-        let client = Session::running(data_dir).await?;
-        anyhow::Ok(client.subscribe(home, payment_ref).await?)
+    let answer = with_running(data_dir, async |c| {
+        Ok(c.subscribe(home, payment_ref).await?)
     })?;
     report(&answer)
 }
@@ -73,11 +71,7 @@ pub(crate) fn list(data_dir: &DataDir) -> Result<ExitCode> {
 
 /// `9ten subscription approve|reject`: on the running home node, which gossips what it signs.
 pub(crate) fn decide(data_dir: &DataDir, id: &str, approve: bool) -> Result<ExitCode> {
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    let answer = runtime.block_on(async {
-        let client = Session::running(data_dir).await?;
-        anyhow::Ok(client.decide(id, approve).await?)
-    })?;
+    let answer = with_running(data_dir, async |c| Ok(c.decide(id, approve).await?))?;
     report(&answer)
 }
 

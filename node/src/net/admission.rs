@@ -13,7 +13,6 @@ use nineten_protocol::month::Month;
 use nineten_protocol::node_record::SignedNodeRecord;
 use nineten_protocol::receipt::Receipt;
 use nineten_protocol::subscription::SignedSubscription;
-use nineten_storage::Store;
 
 /// The directory's members and the subscriptions of the months served.
 #[derive(Debug, Default)]
@@ -27,23 +26,20 @@ pub(super) struct Admission {
 }
 
 impl Admission {
-    /// What the store holds of node records and of `months`' subscriptions.
-    pub(super) fn load(store: &Store, months: &[Month]) -> Result<Self, nineten_storage::Error> {
+    /// Knowing these node records (verified), serving no month yet.
+    pub(super) fn new(records: &[SignedNodeRecord]) -> Self {
         let mut a = Self::default();
-        for r in store.node_records()? {
-            a.node_record(r);
+        for r in records {
+            a.node_record(r.clone());
         }
-        for m in months {
-            a.serve(*m, store.subscriptions_of_month(*m)?);
-        }
-        Ok(a)
+        a
     }
 
     /// Takes in the subscriptions of a month now served.
-    pub(super) fn serve(&mut self, month: Month, subscriptions: Vec<SignedSubscription>) {
+    pub(super) fn serve(&mut self, month: Month, subscriptions: &[SignedSubscription]) {
         self.subscribed.entry(month).or_default();
         for s in subscriptions {
-            self.subscription(&s);
+            self.subscription(s);
         }
     }
 

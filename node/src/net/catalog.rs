@@ -14,6 +14,7 @@ use libp2p::request_response::{self, OutboundRequestId, ResponseChannel, cbor};
 use libp2p::{PeerId, Swarm};
 use nineten_protocol::key::ContentHash;
 use nineten_protocol::month::Month;
+use nineten_protocol::signature::{Signed, verify_record};
 use nineten_storage::Store;
 use serde::{Deserialize, Serialize};
 use tracing::warn;
@@ -35,7 +36,7 @@ const CATCH_UP_AGAIN: Duration = Duration::from_secs(30);
 /// One kind of record a [`Catalog`] carries.
 pub(super) trait Kind: 'static {
     /// The record, checked.
-    type Record: Clone + Send + 'static;
+    type Record: Signed + Clone + Send + 'static;
     /// Largest binary form accepted.
     const MAX_BYTES: usize;
     /// New records a peer may relay by gossip per second (bursts of ten times as many).
@@ -50,12 +51,6 @@ pub(super) trait Kind: 'static {
     /// Whether this node keeps a valid record in `now` (by its clock): one it does not is
     /// ignored, neither stored nor held against the peer that sent it.
     fn wanted(record: &Self::Record, now: Month) -> bool;
-    /// Whether the signature holds.
-    fn verifies(record: &Self::Record) -> bool;
-    /// The record's id.
-    fn id(record: &Self::Record) -> ContentHash;
-    /// The binary form.
-    fn to_bytes(record: &Self::Record) -> Vec<u8>;
     /// Stores the record durably.
     fn put(store: &Store, record: &Self::Record) -> Result<(), nineten_storage::Error>;
     /// A stored record's binary form.
@@ -166,11 +161,11 @@ impl<K: Kind> Catalog<K> {
         swarm: &mut Swarm<Behaviour>,
         record: &K::Record,
     ) -> Result<(), super::Error> {
-        self.known.insert(K::id(record));
+        self.known.insert(record_id(record));
         swarm
             .behaviour_mut()
             .gossipsub
-            .publish(K::topic(), K::to_bytes(record))
+            .publish(K::topic(), binary(record))
             .map(|_| ())
             .or_else(|e| match e {
                 libp2p::gossipsub::PublishError::NoPeersSubscribedToTopic
@@ -213,7 +208,7 @@ impl<K: Kind> Catalog<K> {
             *K::counters(&mut shared.stats).1 += 1;
             return Taken::Bad;
         };
-        let id = K::id(&record);
+        let id = record_id(&record);
         let wanted = Month::containing(self.clock.now_ms()).is_some_and(|m| K::wanted(&record, m));
         if self.known.contains(&id) || !wanted {
             return Taken::Known;
@@ -221,7 +216,7 @@ impl<K: Kind> Catalog<K> {
         if budgeted && !self.gossip.take(source, 1.0, Instant::now()) {
             return Taken::OverBudget;
         }
-        if !K::verifies(&record) {
+        if !verify_record(&record) {
             *K::counters(&mut shared.stats).1 += 1;
             return Taken::Bad;
         }
@@ -295,7 +290,7 @@ impl<K: Kind> Catalog<K> {
                 record,
                 result: Err(e),
             } => {
-                let id = K::id(&record);
+                let id = record_id(&record);
                 warn!("storing record {id} failed: {e}");
                 self.known.remove(&id);
                 None
@@ -425,7 +420,7 @@ impl<K: Kind> Catalog<K> {
                     let is_asked = (r.len() <= K::MAX_BYTES)
                         .then(|| K::read(r))
                         .flatten()
-                        .is_some_and(|parsed| asked.contains(&K::id(&parsed)));
+                        .is_some_and(|parsed| asked.contains(&record_id(&parsed)));
                     if !is_asked || matches!(self.take(shared, peer, r, false), Taken::Bad) {
                         shared.fault(peer, Fault::Lie);
                     }
@@ -460,6 +455,21 @@ impl<K: Kind> Catalog<K> {
             self.paging.remove(&peer);
         }
     }
+}
+
+/// A record's id: BLAKE3 of its signed message alone (`records.md`).
+fn record_id(record: &impl Signed) -> ContentHash {
+    let mut message = Vec::new();
+    record.write_message(&mut message);
+    ContentHash::of(&message)
+}
+
+/// A record's binary form: its signed message, then its signature.
+fn binary(record: &impl Signed) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    record.write_message(&mut bytes);
+    bytes.extend_from_slice(&record.signature().0);
+    bytes
 }
 
 /// What became of a record.

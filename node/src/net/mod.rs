@@ -614,16 +614,15 @@ impl Network {
             }
             Done::Holders(d) => self.holders.on_done(swarm, shared, d),
             Done::Subscribe(d) => {
-                if let Some(s) = self.subscribe.on_done(swarm, d) {
-                    if let Err(e) = self.subscriptions.publish(swarm, &s) {
-                        debug!("gossiping a subscription signed here failed: {e}");
-                    }
-                    self.receipts.on_subscription(&s);
+                if let Some(s) = self.subscribe.on_done(&mut self.swarm, d)
+                    && let Err(e) = self.spread_subscription(&s)
+                {
+                    debug!("gossiping a subscription signed here failed: {e}");
                 }
             }
         }
         for peer in self.receipts.take_lacking() {
-            self.subscriptions.catch_up_again(swarm, peer);
+            self.subscriptions.catch_up_again(&mut self.swarm, peer);
         }
     }
 
@@ -743,9 +742,7 @@ impl Network {
                 let _ = tx.send(result);
             }
             Command::PublishSubscription(subscription, tx) => {
-                let result = self.subscriptions.publish(swarm, &subscription);
-                self.receipts.on_subscription(&subscription);
-                let _ = tx.send(result);
+                let _ = tx.send(self.spread_subscription(&subscription));
             }
             Command::Subscribe(home, request, tx) => self.subscribe.ask(swarm, home, *request, tx),
             Command::ListenerReceipts(listener, tx) => {
@@ -889,6 +886,13 @@ impl Network {
             }
             _ => {}
         }
+    }
+
+    /// A subscription stored here (signed here, or received from its home node): admission
+    /// takes it in, and it is gossiped.
+    fn spread_subscription(&mut self, s: &SignedSubscription) -> Result<(), Error> {
+        self.receipts.on_subscription(s);
+        self.subscriptions.publish(&mut self.swarm, s)
     }
 
     /// Reconciles with the next connected peer in turn.

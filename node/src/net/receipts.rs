@@ -3,8 +3,8 @@
 //! Admission, in order, for every receipt from a peer (gossip or reconciliation): its form
 //! (exactly [`RECORD_LEN`] bytes that parse), its month (one this node serves, the topic's on
 //! gossip), its listener's subscription (a home node of the month's directory subscribed the
-//! key and the receipt names it: [`super::admission`]), its time (it may not start more than [`FUTURE_SKEW_MS`] after this node's clock),
-//! the listener's cap ([`MAX_PER_LISTENER`] a month, more than any honest listener signs) and
+//! key and the receipt names it: [`super::admission`]), its time (it may not start more than
+//! [`FUTURE_SKEW_MS`] after this node's clock), the listener's cap ([`MAX_PER_LISTENER`] a month, more than any honest listener signs) and
 //! its signature (batch-verified in a blocking task); gossip also has budgets per relaying peer
 //! ([`GOSSIP_PER_SEC`], [`NEW_LISTENERS_PER_SEC`]) and per listener key
 //! ([`LISTENER_GOSSIP_PER_SEC`]): what is over them waits for reconciliation. A receipt counts as held (in the set,
@@ -227,12 +227,13 @@ impl Receipts {
         shared: &Shared,
         clock: Clock,
     ) -> Result<Self, nineten_storage::Error> {
-        let admission = Admission::load(store, months)?;
+        let records = store.node_records()?;
+        let mut admission = Admission::new(&records);
         let mut sets = BTreeMap::new();
         for m in months {
-            let mut carried = store.receipts_of_month(*m)?;
-            carried.retain(|r| admission.admits(&r.receipt, *m));
-            sets.insert(*m, MonthSet::of(&carried));
+            let (set, subscriptions) = load_month(store, &records, *m)?;
+            admission.serve(*m, &subscriptions);
+            sets.insert(*m, set);
         }
         Ok(Self {
             months: sets,
@@ -293,12 +294,9 @@ impl Receipts {
         }
         let (store, done) = (shared.store.clone(), shared.done.clone());
         tokio::task::spawn_blocking(move || {
-            let set = (|| {
-                let admission = Admission::load(&store, &[month])?;
-                let mut carried = store.receipts_of_month(month)?;
-                carried.retain(|r| admission.admits(&r.receipt, month));
-                Ok((MonthSet::of(&carried), store.subscriptions_of_month(month)?))
-            })();
+            let set = store
+                .node_records()
+                .and_then(|records| load_month(&store, &records, month));
             let _ = done.send(super::Done::Receipts(Done::Loaded { month, set, tx }));
         });
     }
@@ -314,7 +312,7 @@ impl Receipts {
         if let std::collections::btree_map::Entry::Vacant(e) = self.months.entry(month) {
             super::subscribe(swarm, &receipt_topic(month))?;
             e.insert(set);
-            self.admission.serve(month, subscriptions);
+            self.admission.serve(month, &subscriptions);
         }
         self.retire_old(swarm);
         Ok(())
@@ -1159,6 +1157,21 @@ fn check_fetched(
         .filter_map(|(r, ok)| ok.then_some(r))
         .collect();
     (good, lies)
+}
+
+/// A month's subscriptions, and the set of its receipts the network carries (those
+/// [`Admission`] admits, given the node records `records`), read from the store.
+fn load_month(
+    store: &Store,
+    records: &[SignedNodeRecord],
+    month: Month,
+) -> Result<(MonthSet, Vec<SignedSubscription>), nineten_storage::Error> {
+    let subscriptions = store.subscriptions_of_month(month)?;
+    let mut admission = Admission::new(records);
+    admission.serve(month, &subscriptions);
+    let mut carried = store.receipts_of_month(month)?;
+    carried.retain(|r| admission.admits(&r.receipt, month));
+    Ok((MonthSet::of(&carried), subscriptions))
 }
 
 /// Remembers a refused id, forgetting all of them when the memory is full.

@@ -8,7 +8,6 @@ use nineten_protocol::key::ContentHash;
 use nineten_protocol::manifest::SignedManifest;
 use nineten_protocol::month::Month;
 use nineten_protocol::node_record::SignedNodeRecord;
-use nineten_protocol::signature::verify_record;
 use nineten_protocol::subscription::SignedSubscription;
 use nineten_protocol::wire;
 use nineten_storage::{Error, Store};
@@ -61,15 +60,6 @@ impl Kind for Releases {
     fn wanted(_: &SignedManifest, _: Month) -> bool {
         true
     }
-    fn verifies(r: &SignedManifest) -> bool {
-        verify_record(r)
-    }
-    fn id(r: &SignedManifest) -> ContentHash {
-        r.id()
-    }
-    fn to_bytes(r: &SignedManifest) -> Vec<u8> {
-        r.to_bytes()
-    }
     fn put(store: &Store, r: &SignedManifest) -> Result<(), Error> {
         store.put_manifest(r).map(|_| ())
     }
@@ -112,15 +102,6 @@ impl Kind for Nodes {
         }
         r.body.joined <= limit
     }
-    fn verifies(r: &SignedNodeRecord) -> bool {
-        verify_record(r)
-    }
-    fn id(r: &SignedNodeRecord) -> ContentHash {
-        r.id()
-    }
-    fn to_bytes(r: &SignedNodeRecord) -> Vec<u8> {
-        r.to_bytes()
-    }
     fn put(store: &Store, r: &SignedNodeRecord) -> Result<(), Error> {
         store.put_node_record(r)
     }
@@ -161,15 +142,6 @@ impl Kind for Subscriptions {
     fn wanted(s: &SignedSubscription, now: Month) -> bool {
         let m = s.subscription.month;
         m == now || Some(m) == now.previous() || Some(m) == now.next()
-    }
-    fn verifies(s: &SignedSubscription) -> bool {
-        verify_record(s)
-    }
-    fn id(s: &SignedSubscription) -> ContentHash {
-        s.id()
-    }
-    fn to_bytes(s: &SignedSubscription) -> Vec<u8> {
-        s.to_bytes()
     }
     fn put(store: &Store, s: &SignedSubscription) -> Result<(), Error> {
         store.put_subscriptions(std::slice::from_ref(s))

@@ -26,6 +26,8 @@ use crate::clock::Clock;
 pub const REQUEST_TAG: &[u8] = b"9ten/subscribe-request/v1\0";
 /// Requests a peer may make per second (bursts of ten).
 const REQUESTS_PER_SEC: f64 = 1.0;
+/// Most requests kept for the operator: beyond, new ones are turned down until it decides.
+pub const MAX_PENDING: usize = 10_000;
 
 /// How a home node takes subscription requests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -271,6 +273,12 @@ impl Subscribe {
                         Err(_) => (Response::Refused, None),
                     }
                 }
+                Policy::Manual if store.pending_count(MAX_PENDING) >= MAX_PENDING => (
+                    Response::Rejected(Rejection(format!(
+                        "{MAX_PENDING} requests already wait for the operator: try later"
+                    ))),
+                    None,
+                ),
                 Policy::Manual => {
                     let bytes = serde_json::to_vec(&request).expect("a request encodes");
                     match store.put_pending(&request.id(&home), &bytes) {
