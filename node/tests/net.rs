@@ -413,3 +413,67 @@ async fn a_manual_home_node_keeps_requests_for_its_operator_and_forged_subscript
             .is_none()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receipt_refused_before_its_home_node_was_known_comes_once_it_is() {
+    use nineten_protocol::identity::Keypair;
+    use nineten_protocol::node_record::{NodeName, NodeRecord, SignedNodeRecord};
+    use nineten_protocol::subscription::{PaymentRef, Subscription};
+
+    let other_home = Keypair::from_seed([77; 32]);
+    let record = SignedNodeRecord::sign(
+        NodeRecord {
+            node: other_home.public(),
+            seq: 1,
+            cluster: 2,
+            joined: october(),
+            name: NodeName::new("late home").unwrap(),
+        },
+        &other_home,
+    );
+    let mut r = receipt(500, 0).receipt;
+    r.home_node = other_home.public();
+    let key = {
+        let mut secret = [0u8; 32];
+        secret[..4].copy_from_slice(&500u32.to_be_bytes());
+        secret[31] = 1;
+        ListenerSecret::from_bytes(secret).month_key(october())
+    };
+    let r = r.sign(&key);
+    let subscription = Subscription {
+        listener: key.public(),
+        month: october(),
+        home_node: other_home.public(),
+        payment_ref: PaymentRef::new("tx").unwrap(),
+    }
+    .sign(&other_home);
+    let nodes = start(2).await;
+    // Node 0 knows the home node and holds the receipt; node 1 knows the subscription only.
+    nodes[0]
+        .client
+        .publish_node_record(record.clone())
+        .await
+        .unwrap();
+    nodes[0]
+        .client
+        .publish_subscription(subscription.clone())
+        .await
+        .unwrap();
+    nodes[0].client.publish(r).await.unwrap();
+    nodes[1]
+        .client
+        .publish_subscription(subscription)
+        .await
+        .unwrap();
+    connect(&nodes, 1, 0).await;
+    eventually(
+        "node 1 refuses the receipt",
+        Duration::from_secs(10),
+        || async { nodes[1].client.stats().await.unwrap().unsubscribed > 0 },
+    )
+    .await;
+    assert_eq!(nodes[1].client.held(october()).await.unwrap(), 0);
+    // Once node 1 learns the home node, reconciliation brings the receipt.
+    nodes[1].client.publish_node_record(record).await.unwrap();
+    converge(&[&nodes[1]], 1, Duration::from_secs(10)).await;
+}

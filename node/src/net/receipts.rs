@@ -196,8 +196,8 @@ pub(super) struct Receipts {
     /// Ids asked for in a fetch under way (from any peer): no other session asks again.
     requested: HashSet<[u8; 32]>,
     refused: HashSet<[u8; 32]>,
-    /// Refused ids of listener keys with no subscription known, by key: when one comes, they
-    /// may be fetched again.
+    /// Refused ids of listener keys with no subscription known (or none from a home node of
+    /// the directory), by key: when one, or a node record, comes, they may be fetched again.
     awaiting: HashMap<PublicKey, Vec<[u8; 32]>>,
     /// Peers that sent receipts of keys with no subscription known: the node catches up on
     /// their subscriptions.
@@ -460,9 +460,13 @@ impl Receipts {
         self.awaiting.entry(listener).or_default().push(id);
     }
 
-    /// A node record was verified and stored.
+    /// A node record was verified and stored: receipts refused before, whose subscriptions
+    /// may name that node, may come again.
     pub(super) fn on_node_record(&mut self, record: SignedNodeRecord) {
         self.admission.node_record(record);
+        for id in std::mem::take(&mut self.awaiting).into_values().flatten() {
+            self.refused.remove(&id);
+        }
     }
 
     /// A subscription was verified and stored: its listener's receipts refused before may
