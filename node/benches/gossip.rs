@@ -56,6 +56,13 @@ fn pool(rate: u64) -> std::ops::Range<u32> {
 
 /// The quiet and flooded runs at 200/s use the same number of keys, from different pools.
 const FLOODED: u64 = 201;
+/// The rates measured, each with its pool of keys.
+const RATES: [u64; 7] = [200, FLOODED, 400, 600, 800, 1000, 1500];
+
+/// The listener keys of every pool, each active on every node (subscribed, one receipt held).
+fn warm_keys() -> impl Iterator<Item = u32> {
+    RATES.into_iter().flat_map(pool)
+}
 
 /// Publishes a receipt (seq 1) of each key of `keys` at `rate` per second spread over the
 /// nodes; returns the sorted latencies until every node holds each receipt (missing ones count
@@ -127,7 +134,10 @@ const FLOOD_HOLD: &str = "NINETEN_BENCH_FLOOD_HOLD";
 /// until it is killed.
 async fn flood(to: libp2p::Multiaddr) {
     let hold: usize = std::env::var(FLOOD_HOLD).unwrap().parse().unwrap();
-    let flooder = start_one(10, &[]).await;
+    // A full node: it holds the subscriptions the victims hold, so it catches up on their
+    // receipts before it floods.
+    let warm: Vec<u32> = warm_keys().collect();
+    let flooder = support::start_configured(10, &[], &warm, support::config()).await;
     flooder.client.dial(to).await.unwrap();
     meshed(&[&flooder]).await;
     support::eventually(
@@ -193,12 +203,7 @@ async fn main() {
     );
     idle[0].client.shutdown().await;
 
-    let rates = [200u64, FLOODED, 400, 600, 800, 1000, 1500];
-    let warm: Vec<SignedReceipt> = rates
-        .iter()
-        .flat_map(|r| pool(*r))
-        .map(|k| receipt(k, 0))
-        .collect();
+    let warm: Vec<SignedReceipt> = warm_keys().map(|k| receipt(k, 0)).collect();
     let nodes = start(10, |_| warm.clone()).await;
     for i in 1..10 {
         connect(&nodes, i, 0).await;
@@ -272,7 +277,7 @@ async fn main() {
         (victim.gossip_received - before.gossip_received) as f64 / secs,
         (victim.rate_limited - before.rate_limited) as f64 / secs,
     );
-    for rate in rates.into_iter().skip(2) {
+    for rate in RATES.into_iter().skip(2) {
         let (l, missing) = latencies(&nodes, rate, pool(rate)).await;
         let p95 = percentile(&l, 0.95);
         println!(

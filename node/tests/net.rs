@@ -309,6 +309,7 @@ async fn a_manual_home_node_keeps_requests_for_its_operator_and_forged_subscript
     let home = start_configured(
         0,
         &[],
+        &[],
         net::Config {
             home: Some(Policy::Manual),
             ..config()

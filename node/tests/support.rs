@@ -117,7 +117,7 @@ pub(crate) fn config() -> Config {
 
 /// Starts node number `i` on a fresh store holding `receipts`.
 pub(crate) async fn start_one(i: usize, receipts: &[SignedReceipt]) -> TestNode {
-    start_configured(i, receipts, config()).await
+    start_configured(i, receipts, &[], config()).await
 }
 
 /// The key of node number `i` (its libp2p identity too).
@@ -131,10 +131,12 @@ fn node_seed(i: usize) -> [u8; 32] {
     seed
 }
 
-/// Starts node number `i` on a fresh store holding `receipts`, configured so.
+/// Starts node number `i` on a fresh store holding `receipts` and the subscriptions of
+/// listeners `listeners` too, configured so.
 pub(crate) async fn start_configured(
     i: usize,
     receipts: &[SignedReceipt],
+    listeners: &[u32],
     config: Config,
 ) -> TestNode {
     let dir = tempfile::tempdir().unwrap();
@@ -142,11 +144,12 @@ pub(crate) async fn start_configured(
     for chunk in receipts.chunks(10_000) {
         store.put_receipts(chunk).unwrap();
     }
-    let mut listeners: std::collections::BTreeSet<PublicKey> = (0..SUBSCRIBED)
+    let mut keys: std::collections::BTreeSet<PublicKey> = (0..SUBSCRIBED)
+        .chain(listeners.iter().copied())
         .map(|l| receipt(l, 0).receipt.listener)
         .collect();
-    listeners.extend(receipts.iter().map(|r| r.receipt.listener));
-    subscribe(&store, listeners);
+    keys.extend(receipts.iter().map(|r| r.receipt.listener));
+    subscribe(&store, keys);
     let (client, network) = net::new(&node_seed(i), config, store.clone()).unwrap();
     tokio::spawn(network.run());
     eventually("the node listens", Duration::from_secs(5), || async {
