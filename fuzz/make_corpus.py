@@ -248,6 +248,27 @@ def sync_frames():
     }
 
 
+# --- subscribe: the fuzz target's home node (seed 9 * 32) and asking listener (seed 5 * 32) ----
+def subscribe_seeds():
+    """A request as a listener signs it, and each kind of answer; the first byte picks which."""
+    home_seed, listener_seed = bytes([9]) * 32, bytes([5]) * 32
+    home, listener = vectors.public_key(home_seed), vectors.public_key(listener_seed)
+    month, ref = struct.pack(">HB", 2026, 10), b"tx"
+    proof = vectors.sign(listener_seed, b"9ten/subscribe-request/v1\0" + home + listener + month + ref)
+    request = {"listener": listener.hex(), "month": "2026-10", "payment_ref": ref.decode(),
+               "proof": proof.hex()}
+    subscription = (b"9ten/subscription/v1\0" + listener + month + home
+                    + struct.pack(">QH", 10_000_000, len(ref)) + ref)
+    signed = subscription + vectors.sign(home_seed, subscription)
+    return {
+        "request": b"\x00" + cbor(request),
+        "subscribed": b"\x01" + cbor({"Subscribed": signed}),
+        "pending": b"\x01" + cbor("Pending"),
+        "rejected": b"\x01" + cbor({"Rejected": "payment not found"}),
+        "refused": b"\x01" + cbor("Refused"),
+    }
+
+
 def main():
     seeds("receipt_bin", {f"receipt{i}": r for i, r in enumerate(receipts)})
     seeds("receipt_json", {f"receipt{i}.json": r for i, r in enumerate(receipt_lines)})
@@ -315,6 +336,7 @@ def main():
         "refused": cbor("Refused"),
     })
     seeds("gossip", {"manifest": b"\x00" + one_bin, "receipt": b"\x01" + receipts[0]})
+    seeds("subscribe", subscribe_seeds())
 
 
 if __name__ == "__main__":
