@@ -886,7 +886,8 @@ impl Node {
         }
     }
 
-    /// Asks the home node `home` to subscribe this listener's key for the current month.
+    /// Asks the home node `home` to subscribe this listener's key for the current month; a
+    /// subscription it signs is stored, then gossiped, before this returns.
     pub async fn subscribe(
         &self,
         home: PublicKey,
@@ -897,7 +898,16 @@ impl Node {
         let payment_ref = nineten_protocol::subscription::PaymentRef::new(payment_ref)?;
         let key = self.receipts.month_keypair(month);
         let request = net::subscribe::Request::new(&home, &key, month, payment_ref);
-        Ok(self.net.subscribe(home, request).await?)
+        let outcome = self.net.subscribe(home, request).await?;
+        if let net::subscribe::Outcome::Subscribed(s) = &outcome {
+            // Durable first: the receipts signed from now on name this home node.
+            let (store, stored) = (self.library.store().clone(), s.clone());
+            tokio::task::spawn_blocking(move || store.put_subscriptions(&[stored]))
+                .await
+                .map_err(ReceiptError::Task)??;
+            self.net.publish_subscription(s.clone()).await?;
+        }
+        Ok(outcome)
     }
 
     /// The node records held: the directory as this node knows it, newest record per node.

@@ -171,6 +171,15 @@ async fn published_on_a_played_on_c_while_only_b_holds_a_copy() {
     };
     assert_eq!(subscription.subscription.home_node, a.key());
     assert!(verify_record(&subscription));
+    // Stored when `subscribe` returns, whatever gossip does: B's next receipt names A.
+    let now = Month::containing(clock.clock().now_ms()).unwrap();
+    assert_eq!(
+        b.library()
+            .store()
+            .subscriptions_of_listener(now, &b.listener_key(now))
+            .unwrap(),
+        vec![subscription.clone()]
+    );
     let release = a.add_release(&prepared).await.unwrap();
     let published = a.publish(&release.to_string()[..8]).await.unwrap();
     assert_eq!(published.tracks.len(), 2);

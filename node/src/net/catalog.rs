@@ -29,9 +29,10 @@ pub const MAX_IDS: usize = 1024;
 pub const MAX_RECORDS: usize = 16;
 /// Requests a peer may make per second on one kind's protocol (bursts of twice as many).
 const REQUESTS_PER_SEC: f64 = 20.0;
-/// How long after a catch-up with a peer another one may start when asked for
-/// ([`Catalog::catch_up_again`]).
-const CATCH_UP_AGAIN: Duration = Duration::from_secs(30);
+/// How long after a catch-up with a peer began another one may start when asked for
+/// ([`Catalog::catch_up_again`]): soon enough that a record gossip missed comes within
+/// seconds, rarely enough that a peer cannot keep this node paging through its ids.
+const CATCH_UP_AGAIN: Duration = Duration::from_secs(5);
 
 /// One kind of record a [`Catalog`] carries.
 pub(super) trait Kind: 'static {
@@ -251,7 +252,7 @@ impl<K: Kind> Catalog<K> {
         self.outbound.insert(rid, (peer, Outbound::Ids { after }));
     }
 
-    /// Catches up with a peer again, unless one began less than 30 s ago: for when the peer
+    /// Catches up with a peer again, unless one began less than 5 s ago: for when the peer
     /// showed it holds something that needs a record this node lacks.
     pub(super) fn catch_up_again(&mut self, swarm: &mut Swarm<Behaviour>, peer: PeerId) {
         let recent = self

@@ -374,8 +374,9 @@ impl Client {
             .await?
     }
 
-    /// Asks the home node `home` for a subscription; a subscription it signs is checked,
-    /// stored and gossiped before this returns.
+    /// Asks the home node `home` for a subscription; a subscription it signs is checked (the
+    /// one asked for, signed by `home`). The caller stores it, then
+    /// [`Client::publish_subscription`].
     pub async fn subscribe(
         &self,
         home: PublicKey,
@@ -384,11 +385,7 @@ impl Client {
         let response = self
             .ask(|tx| Command::Subscribe(home, Box::new(request.clone()), tx))
             .await??;
-        let outcome = subscribe::outcome(&home, &request, response)?;
-        if let subscribe::Outcome::Subscribed(s) = &outcome {
-            self.publish_subscription(s.clone()).await?;
-        }
-        Ok(outcome)
+        subscribe::outcome(&home, &request, response)
     }
 
     /// A listener's receipts as a reviewer finds them: this node's and those its connected

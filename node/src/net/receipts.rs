@@ -596,10 +596,18 @@ impl Receipts {
                 return;
             }
         } else if !self.admission.admits(&receipt.receipt, month) {
-            // Nobody's subscriber: it counts for nothing. An honest relay sends one only when
-            // it learnt the subscription first, so these draw on the relay's allowance.
+            // Nobody's subscriber that this node knows: it counts for nothing. An honest relay
+            // sends one only when it learnt the subscription first, so these draw on the
+            // relay's allowance; when the home node it names is in the directory, the relay
+            // likely holds a subscription this node missed, so it catches up with it.
             shared.stats.unsubscribed += 1;
             shared.fault(source, Fault::Excess);
+            if self
+                .admission
+                .in_directory(&receipt.receipt.home_node, month)
+            {
+                self.lacking.push(source);
+            }
             verdict(swarm, MessageAcceptance::Ignore);
             return;
         } else {
