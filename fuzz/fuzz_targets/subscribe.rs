@@ -36,11 +36,20 @@ fuzz_target!(|data: &[u8]| {
             return;
         };
         let mut bytes = Vec::new();
-        block_on(codec.clone().write_request(&PROTOCOL, &mut bytes, request.clone())).unwrap();
+        block_on(
+            codec
+                .clone()
+                .write_request(&PROTOCOL, &mut bytes, request.clone()),
+        )
+        .unwrap();
         let again = block_on(codec.clone().read_request(&PROTOCOL, &mut cursor(&bytes))).unwrap();
         assert_eq!(again, request);
         if request.check(&home, october).is_ok() {
-            assert!(verify(&request.listener, &request.message(&home), &request.proof));
+            assert!(verify(
+                &request.listener,
+                &request.message(&home),
+                &request.proof
+            ));
             assert!(request.subscription(&home).is_ok());
         }
     } else {
