@@ -99,6 +99,12 @@ pub enum Error {
         /// The most bytes fetched.
         cap: u64,
     },
+    /// Settlement refused a month's inputs.
+    #[error("cannot settle the month")]
+    Settlement(#[from] nineten_protocol::settlement::SettlementError),
+    /// The month's review could not go on.
+    #[error("review: {0}")]
+    Review(String),
     /// A stored blob or index is damaged.
     #[error("stored data for track {track} is damaged: {reason}")]
     Damaged {

@@ -11,6 +11,7 @@
 //! | `cache` | fetched tracks kept under a size limit, least recently played first out |
 //! | [`clock`] | the time as the node reads it: the system clock, or a manual one tests move |
 //! | [`receipts`] | a listen becomes a durable signed receipt |
+//! | [`review`] | the month's review: bundles, attestations, disputes, verdicts, on the node's clock |
 //! | [`daemon`] | a running node ([`daemon::Node`]): publish, catalog, search, play, receipts when a listen ends |
 //! | [`control`] | the control API other commands use to talk to a running node |
 //! | [`config`] | where a node keeps its data; the config file |
@@ -36,6 +37,7 @@ pub mod import;
 pub mod library;
 pub mod net;
 pub mod receipts;
+pub mod review;
 pub mod transfer;
 
 pub use error::Error;

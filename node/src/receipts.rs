@@ -80,7 +80,8 @@ impl Receipts {
 
     /// The signed receipt of a listen, durable when it returns.
     pub async fn record(&self, heard: Heard<'_>) -> Result<SignedReceipt, ReceiptError> {
-        let took = self.clock.now_ms().saturating_sub(heard.started_at_ms);
+        let now = self.clock.now_ms();
+        let took = now.saturating_sub(heard.started_at_ms);
         let listened_ms = heard
             .listened_ms
             .min(u32::try_from(took).unwrap_or(u32::MAX));
@@ -110,7 +111,7 @@ impl Receipts {
                 ..unsigned
             }
             .sign(&key);
-            store.put_receipts(&[receipt])?;
+            store.put_receipts(&[receipt], now)?;
             Ok(receipt)
         })
         .await?

@@ -492,7 +492,7 @@ async fn a_folder_restored_from_an_old_backup_never_signs_a_used_seq() {
     drop(closed_store(&folder).await);
     std::fs::remove_dir_all(&folder).unwrap();
     copy_dir(&backup, &folder);
-    closed_store(&folder).await.put_receipts(&later).unwrap();
+    closed_store(&folder).await.put_receipts(&later, 0).unwrap();
     let node = start_with(dir.path(), "n", &[], 1 << 30, clock.clock()).await;
     let next = receipt_of(&listen_through(&node, &clock, &hash, 1000).await);
     assert_eq!(next.receipt.listener, first.receipt.listener);

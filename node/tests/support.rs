@@ -142,7 +142,7 @@ pub(crate) async fn start_configured(
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     for chunk in receipts.chunks(10_000) {
-        store.put_receipts(chunk).unwrap();
+        store.put_receipts(chunk, 0).unwrap();
     }
     let mut keys: std::collections::BTreeSet<PublicKey> = (0..SUBSCRIBED)
         .chain(listeners.iter().copied())

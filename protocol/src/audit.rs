@@ -275,18 +275,19 @@ pub fn audit(r: &MonthRecords) -> Result<Audit, AuditError> {
         (Role::Cluster, "cluster attestation"),
         (Role::External, "external attestation"),
     ] {
-        let expected = |rank: u8| match (role, &reviewers) {
-            (Role::Home, _) => (rank == 0).then_some(home),
-            (Role::Cluster, Ok(rv)) => rv.cluster_peer(rank),
-            (Role::External, Ok(rv)) => rv.external(rank),
-            (_, Err(_)) => None,
-        };
         let found = r.attestations.iter().zip(&valid).find(|(a, ok)| {
-            let a = &a.body;
-            **ok && a.bundle == bundle_id
-                && a.tally == b.tally
-                && a.role == role
-                && expected(a.rank) == Some(a.reviewer)
+            **ok && a.body.role == role
+                && match &reviewers {
+                    Ok(rv) => rv.counts(&a.body, &last),
+                    // Without reviewers only the home node's own attestation can count.
+                    Err(_) => {
+                        role == Role::Home
+                            && a.body.bundle == bundle_id
+                            && a.body.tally == b.tally
+                            && a.body.rank == 0
+                            && a.body.reviewer == home
+                    }
+                }
         });
         let detail = match (found, &reviewers) {
             (Some((a, _)), _) => format!("signed by {} (rank {})", a.body.reviewer, a.body.rank),
@@ -365,24 +366,7 @@ fn check_verdicts(
                 "a verdict, but no reviewer can be chosen".to_string(),
             );
         };
-        // The external node that served in the disputed round: the one whose attestation or
-        // dispute is on that bundle, or the first choice.
-        let round = dispute.body.bundle;
-        let served = r
-            .attestations
-            .iter()
-            .filter(|a| a.body.bundle == round && a.body.role == Role::External)
-            .map(|a| a.body.reviewer)
-            .chain(
-                r.disputes
-                    .iter()
-                    .filter(|d| d.body.bundle == round)
-                    .map(|d| d.body.by)
-                    .filter(|by| rv.externals.contains(by)),
-            )
-            .next()
-            .or_else(|| rv.external(0));
-        let arbiters = served.map(|e| rv.arbiters(&e)).unwrap_or_default();
+        let arbiters = rv.arbiters_of_round(&dispute.body.bundle, &r.attestations, &r.disputes);
         let expected = arbiters.get(usize::from(v.body.rank));
         if !ok || expected != Some(&v.body.arbiter) {
             return (

@@ -15,6 +15,8 @@
 //! | [`node_record`], [`directory`] | node records and the directory of a month |
 //! | [`reviewers`] | who reviews a home node's month: cluster peer, external, arbiters |
 //! | [`daily`], [`bundle`], [`review`] | daily reports, bundles, attestations, disputes, verdicts |
+//! | [`review_record`] | any of those five as one type, told apart by its tag |
+//! | [`schedule`] | the month's deadlines and the reviewer and arbiter ranks due |
 //! | [`audit`] | a home node's month checked from its exported records alone |
 //! | [`jsonl`] | reading a file of records, one JSON object per line, with line-numbered errors |
 //! | [`settlement`] | `settle`: a month of receipts and subscriptions to a [`tally::Tally`] |
@@ -43,7 +45,9 @@ pub mod node_record;
 pub mod receipt;
 pub mod record;
 pub mod review;
+pub mod review_record;
 pub mod reviewers;
+pub mod schedule;
 pub mod settlement;
 pub mod signature;
 pub mod subscription;

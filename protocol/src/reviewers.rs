@@ -2,9 +2,12 @@
 //! the external node and the arbiters, each as a list by rank, from the month's directory.
 //! Rank k of a list is its k-th replacement; rank 0 is the first choice.
 
+use crate::bundle::SignedBundle;
 use crate::directory::Directory;
+use crate::key::ContentHash;
 use crate::key::PublicKey;
 use crate::month::Month;
+use crate::review::{Attestation, Role, SignedAttestation, SignedDispute};
 
 /// Domain tag of the review point.
 const REVIEW_TAG: &[u8; 15] = b"9ten/review/v1\0";
@@ -42,6 +45,8 @@ fn distance(node: &PublicKey, x: &[u8; 32]) -> [u8; 32] {
 /// The reviewers of one home node's month, by rank.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reviewers {
+    /// The home node.
+    pub home: PublicKey,
     /// The home node's cluster.
     pub cluster: u16,
     /// Nodes of the home node's cluster other than it, nearest first.
@@ -81,6 +86,7 @@ impl Reviewers {
             return Err(Unreviewable::NoOtherCluster);
         }
         Ok(Self {
+            home: *home,
             cluster,
             cluster_peers,
             externals,
@@ -96,6 +102,50 @@ impl Reviewers {
     /// The external node of rank `rank`, if there are that many.
     pub fn external(&self, rank: u8) -> Option<PublicKey> {
         self.externals.get(usize::from(rank)).copied()
+    }
+
+    /// The node the directory names for `role` at `rank`: the home node itself (rank 0 only)
+    /// for [`Role::Home`].
+    pub fn named(&self, role: Role, rank: u8) -> Option<PublicKey> {
+        match role {
+            Role::Home => (rank == 0).then_some(self.home),
+            Role::Cluster => self.cluster_peer(rank),
+            Role::External => self.external(rank),
+        }
+    }
+
+    /// Whether `attestation` is a valid signer's attestation of `bundle` for its role and
+    /// rank (its signature checked by the caller).
+    pub fn counts(&self, attestation: &Attestation, bundle: &SignedBundle) -> bool {
+        attestation.bundle == bundle.id()
+            && attestation.tally == bundle.body.tally
+            && self.named(attestation.role, attestation.rank) == Some(attestation.reviewer)
+    }
+
+    /// The arbiter list of the round of `bundle` (an id), with the external node that served
+    /// in it found in the round's records: the one whose attestation of that bundle is among
+    /// `attestations`, else the one of the externals whose dispute of it is among
+    /// `disputes`, else the first choice.
+    pub fn arbiters_of_round(
+        &self,
+        bundle: &ContentHash,
+        attestations: &[SignedAttestation],
+        disputes: &[SignedDispute],
+    ) -> Vec<PublicKey> {
+        let served = attestations
+            .iter()
+            .filter(|a| a.body.bundle == *bundle && a.body.role == Role::External)
+            .map(|a| a.body.reviewer)
+            .chain(
+                disputes
+                    .iter()
+                    .filter(|d| d.body.bundle == *bundle)
+                    .map(|d| d.body.by)
+                    .filter(|by| self.externals.contains(by)),
+            )
+            .next()
+            .or_else(|| self.external(0));
+        served.map(|e| self.arbiters(&e)).unwrap_or_default()
     }
 
     /// The arbiter list of a disputed round in which `external` served as the external node

@@ -22,6 +22,10 @@ pub const SUBSCRIPTIONS_PROTOCOL: &str = "/9ten/subscriptions/1.0.0";
 pub const SUBSCRIBE_PROTOCOL: &str = "/9ten/subscribe/1.0.0";
 /// Request-response protocol: one listener's receipts, page by page.
 pub const HOLDERS_PROTOCOL: &str = "/9ten/listener-receipts/1.0.0";
+/// Catch-up of review records (daily reports, bundles, attestations, disputes, verdicts).
+pub const REVIEW_PROTOCOL: &str = "/9ten/review/1.0.0";
+/// A bundle's inputs, page by page, and the receipts and subscriptions they name.
+pub const INPUTS_PROTOCOL: &str = "/9ten/month-inputs/1.0.0";
 
 /// The gossip topic of signed release manifests (binary forms).
 pub const CATALOG_TOPIC: &str = "9ten/catalog/v1";
@@ -29,6 +33,8 @@ pub const CATALOG_TOPIC: &str = "9ten/catalog/v1";
 pub const NODES_TOPIC: &str = "9ten/nodes/v1";
 /// The gossip topic of subscriptions (binary forms).
 pub const SUBSCRIPTIONS_TOPIC: &str = "9ten/subscriptions/v1";
+/// Gossip topic of review records.
+pub const REVIEW_TOPIC: &str = "9ten/review/v1";
 
 /// The gossip topic of a month's receipts (232-byte binary forms).
 pub fn receipt_topic(month: Month) -> String {

@@ -80,7 +80,7 @@ fn ingest(c: &mut Criterion) {
                 let store = Store::open(dir.path()).unwrap();
                 let began = Instant::now();
                 for chunk in receipts.chunks(BATCH) {
-                    store.put_receipts(chunk).unwrap();
+                    store.put_receipts(chunk, 0).unwrap();
                 }
                 total += began.elapsed();
             }

@@ -4,6 +4,7 @@
 
 use nineten_protocol::key::{ContentHash, PublicKey};
 use nineten_protocol::month::Month;
+use nineten_protocol::review_record::Subject;
 
 /// The schema these keys belong to.
 pub const SCHEMA: u8 = 1;
@@ -39,6 +40,14 @@ pub enum Kind {
     /// A subscription request waiting for the operator, by request id: value is the request
     /// as the node encodes it.
     Pending = b'p',
+    /// A review record (`review.md`: daily report, bundle, attestation, dispute, verdict) by
+    /// id: value is its binary form.
+    Review = b'v',
+    /// Index: a review record's subject (see [`review_subject`]), then its id.
+    ReviewBySubject = b'w',
+    /// The sets a review record's roots name (a bundle's inputs, a dispute's evidence, a
+    /// verdict's receipts): record id, part, page; value is the page's items.
+    RecordSet = b'b',
 }
 
 /// Builds a key of `kind` from parts.
@@ -184,6 +193,39 @@ pub fn receipt_by_id(id: &ContentHash) -> Vec<u8> {
 /// existed build it on open).
 pub fn receipt_id_index_built() -> Vec<u8> {
     key(Kind::Meta, &[b"index:receipt-id"])
+}
+
+/// A review record by id.
+pub fn review(id: &ContentHash) -> Vec<u8> {
+    key(Kind::Review, &[&id.0])
+}
+
+/// The prefix of all review records.
+pub fn reviews() -> Vec<u8> {
+    key(Kind::Review, &[])
+}
+
+/// The prefix of the review records about one subject: a home node's month (0, home, year,
+/// month), a bundle (1, id) or a dispute (2, id).
+pub fn review_subject(subject: &Subject) -> Vec<u8> {
+    match subject {
+        Subject::Month(home, month) => key(
+            Kind::ReviewBySubject,
+            &[&[0], &home.0, &month_bytes(*month)],
+        ),
+        Subject::Bundle(id) => key(Kind::ReviewBySubject, &[&[1], &id.0]),
+        Subject::Dispute(id) => key(Kind::ReviewBySubject, &[&[2], &id.0]),
+    }
+}
+
+/// One page of one part of a review record's sets.
+pub fn record_set(record: &ContentHash, part: u8, page: u32) -> Vec<u8> {
+    key(Kind::RecordSet, &[&record.0, &[part], &page.to_be_bytes()])
+}
+
+/// The prefix of one part of a review record's sets.
+pub fn record_sets(record: &ContentHash, part: u8) -> Vec<u8> {
+    key(Kind::RecordSet, &[&record.0, &[part]])
 }
 
 /// The id at the end of an index key (its last 32 bytes).

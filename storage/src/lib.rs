@@ -3,6 +3,7 @@
 //! | module | holds |
 //! |---|---|
 //! | [`store`] | [`Store`]: receipts (by id, by listener and seq, by month), subscriptions, release manifests, tallies and secrets in one sled database |
+//! | [`review`] | the month's review records (`review.md`) and each bundle's inputs, in pages |
 //! | [`keys`] | the byte layout of every database key, with its version prefix |
 //! | [`keyfile`] | key files on disk: created with mode 0600, refused when others can read them |
 //! | [`error`] | [`Error`], with the operation or path that failed |
@@ -14,6 +15,7 @@
 pub mod error;
 pub mod keyfile;
 pub mod keys;
+pub mod review;
 pub mod store;
 
 pub use error::Error;

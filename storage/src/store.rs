@@ -35,7 +35,7 @@ use crate::{Error, keys};
 /// A handle to the store; cheap to clone, shared by all of a node's tasks.
 #[derive(Clone, Debug)]
 pub struct Store {
-    db: sled::Db,
+    pub(crate) db: sled::Db,
 }
 
 /// A month's tally as stored: the canonical encoding reviewers sign.
@@ -108,7 +108,7 @@ impl Store {
                 batch.remove(key);
                 batch.insert(proper, value);
             }
-            batch.insert(keys::receipt_by_id(&r.id()), &id_index_value(&r)[..]);
+            batch.insert(keys::receipt_by_id(&r.id()), &id_index_value(&r, 0)[..]);
         }
         // Manifests too were keyed by an id that covered the signature.
         for entry in self.db.scan_prefix(keys::manifests()) {
@@ -127,23 +127,31 @@ impl Store {
         self.commit(batch, "building the receipt id index")
     }
 
-    fn flush(&self) -> Result<(), Error> {
+    pub(crate) fn flush(&self) -> Result<(), Error> {
         self.db.flush().map_err(Error::db("flushing to disk"))?;
         Ok(())
     }
 
-    fn commit(&self, batch: sled::Batch, op: &'static str) -> Result<(), Error> {
+    pub(crate) fn commit(&self, batch: sled::Batch, op: &'static str) -> Result<(), Error> {
         self.db.apply_batch(batch).map_err(Error::db(op))?;
         self.flush()
     }
 
-    /// Stores receipts durably, in one atomic batch. Storing a receipt again keeps one copy:
-    /// the last one written.
-    pub fn put_receipts(&self, receipts: &[SignedReceipt]) -> Result<(), Error> {
+    /// Stores receipts durably, in one atomic batch, noting `received_ms` as the time each
+    /// arrived (a receipt stored again keeps the time it first arrived: the close counts what
+    /// arrived before it). Storing a receipt again keeps one copy: the last one written.
+    pub fn put_receipts(&self, receipts: &[SignedReceipt], received_ms: u64) -> Result<(), Error> {
         let mut batch = sled::Batch::default();
         for r in receipts {
             batch.insert(receipt_key(r), &r.to_bytes()[..]);
-            batch.insert(keys::receipt_by_id(&r.id()), &id_index_value(r)[..]);
+            let index = keys::receipt_by_id(&r.id());
+            if !self
+                .db
+                .contains_key(&index)
+                .map_err(Error::db("reading the receipt id index"))?
+            {
+                batch.insert(index, &id_index_value(r, received_ms)[..]);
+            }
             batch.insert(
                 keys::listener_in_month(month_of(r)?, &r.receipt.listener),
                 &[],
@@ -185,15 +193,46 @@ impl Store {
             else {
                 continue;
             };
-            let (listener, seq) = <[u8; 40]>::try_from(at.as_ref())
-                .map(|v| {
-                    let (l, s) = v.split_at(32);
-                    let seq = u64::from_be_bytes(s.try_into().expect("8 bytes"));
-                    (PublicKey(l.try_into().expect("32 bytes")), seq)
-                })
-                .map_err(|_| corrupt(&index, FieldError::new("index", "not 40 bytes")))?;
+            let (listener, seq, _) = read_id_index(&index, &at)?;
             out.extend(self.receipt_by_key(&listener, seq, id)?);
         }
+        Ok(out)
+    }
+
+    /// When a stored receipt first arrived (Unix ms; 0 for receipts stored before arrival
+    /// times were kept); `None` when it is not stored.
+    pub fn received_ms(&self, id: &ContentHash) -> Result<Option<u64>, Error> {
+        let index = keys::receipt_by_id(id);
+        let Some(at) = self
+            .db
+            .get(&index)
+            .map_err(Error::db("reading the receipt id index"))?
+        else {
+            return Ok(None);
+        };
+        read_id_index(&index, &at).map(|(_, _, received)| Some(received))
+    }
+
+    /// A home node's month as this store holds it: the receipts that started in `month`,
+    /// name `home` and arrived before `received_before` (Unix ms), ordered by listener then
+    /// seq.
+    pub fn receipts_of_home(
+        &self,
+        month: Month,
+        home: &PublicKey,
+        received_before: u64,
+    ) -> Result<Vec<SignedReceipt>, Error> {
+        let mut out = self.receipts_of_month(month)?;
+        let mut keep = Vec::with_capacity(out.len());
+        for r in &out {
+            let counts = r.receipt.home_node == *home
+                && self
+                    .received_ms(&r.id())?
+                    .is_some_and(|t| t < received_before);
+            keep.push(counts);
+        }
+        let mut keep = keep.into_iter();
+        out.retain(|_| keep.next().unwrap_or(false));
         Ok(out)
     }
 
@@ -328,7 +367,7 @@ impl Store {
     }
 
     /// The record stored under `key`, decoded.
-    fn get_record<T>(
+    pub(crate) fn get_record<T>(
         &self,
         key: Vec<u8>,
         op: &'static str,
@@ -341,7 +380,7 @@ impl Store {
     }
 
     /// Every record stored under `prefix`, decoded, in key order.
-    fn scan_records<T>(
+    pub(crate) fn scan_records<T>(
         &self,
         prefix: Vec<u8>,
         op: &'static str,
@@ -367,7 +406,7 @@ impl Store {
 
     /// Up to `limit` ids of records under `prefix` (which ends each key with the id), in byte
     /// order, those after `after` (exclusive).
-    fn ids_after(
+    pub(crate) fn ids_after(
         &self,
         prefix: Vec<u8>,
         after: Option<&ContentHash>,
@@ -665,12 +704,28 @@ fn receipt_key(r: &SignedReceipt) -> Vec<u8> {
     keys::receipt(&r.receipt.listener, r.receipt.seq, &r.id())
 }
 
-/// The id index's value: the receipt's listener and seq.
-fn id_index_value(r: &SignedReceipt) -> [u8; 40] {
-    let mut v = [0u8; 40];
+/// The id index's value: the receipt's listener and seq (the rest of its key), and when it
+/// first arrived.
+fn id_index_value(r: &SignedReceipt, received_ms: u64) -> [u8; 48] {
+    let mut v = [0u8; 48];
     v[..32].copy_from_slice(&r.receipt.listener.0);
-    v[32..].copy_from_slice(&r.receipt.seq.to_be_bytes());
+    v[32..40].copy_from_slice(&r.receipt.seq.to_be_bytes());
+    v[40..].copy_from_slice(&received_ms.to_be_bytes());
     v
+}
+
+/// Reads an id index value: listener, seq and arrival time (0 in the 40-byte values written
+/// before arrival times were kept).
+fn read_id_index(key: &[u8], value: &[u8]) -> Result<(PublicKey, u64, u64), Error> {
+    if value.len() != 40 && value.len() != 48 {
+        return Err(corrupt(key, FieldError::new("index", "not 40 or 48 bytes")));
+    }
+    let listener = PublicKey(value[..32].try_into().expect("32 bytes"));
+    let seq = u64::from_be_bytes(value[32..40].try_into().expect("8 bytes"));
+    let received = value
+        .get(40..48)
+        .map_or(0, |t| u64::from_be_bytes(t.try_into().expect("8 bytes")));
+    Ok((listener, seq, received))
 }
 
 fn month_of(r: &SignedReceipt) -> Result<Month, Error> {
@@ -692,7 +747,7 @@ fn add_subscription(batch: &mut sled::Batch, s: &SignedSubscription) {
     );
 }
 
-fn corrupt(key: &[u8], source: FieldError) -> Error {
+pub(crate) fn corrupt(key: &[u8], source: FieldError) -> Error {
     Error::Corrupt {
         key: key.iter().map(|b| format!("{b:02x}")).collect(),
         source,

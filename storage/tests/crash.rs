@@ -104,7 +104,7 @@ fn write_until_killed(dir: &Path) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
         let batch: Vec<_> = (next..next + BATCH).map(|seq| receipt(&key, seq)).collect();
-        store.put_receipts(&batch).unwrap();
+        store.put_receipts(&batch, 0).unwrap();
         next += BATCH;
         println!("ack {next}");
     }

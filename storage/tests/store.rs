@@ -20,8 +20,8 @@ fn receipts_round_trip_through_every_index() -> Result<(), Error> {
             .map(|s| receipt(&a, s))
             .chain((0..5).map(|s| receipt(&b, s)))
             .collect();
-        store.put_receipts(&receipts)?;
-        store.put_receipts(&receipts[..10])?; // again: no duplicates
+        store.put_receipts(&receipts, 0)?;
+        store.put_receipts(&receipts[..10], 0)?; // again: no duplicates
     }
     let store = Store::open(dir.path())?;
     assert_eq!(store.receipt_count(), 55);
@@ -50,7 +50,7 @@ fn receipts_round_trip_through_every_index() -> Result<(), Error> {
         ..receipt(&a, 500).receipt
     }
     .sign(&a);
-    store.put_receipts(&[late])?;
+    store.put_receipts(&[late], 0)?;
     assert_eq!(store.receipts_of_month(october)?.len(), 55);
     assert_eq!(
         store.receipts_of_month(october.next().unwrap())?,
@@ -68,7 +68,7 @@ fn equivocating_receipts_are_both_kept() -> Result<(), Error> {
     let first = receipt(&a, 4);
     let mut other = first.receipt;
     other.artist = PublicKey([1; 32]);
-    store.put_receipts(&[first, other.sign(&a)])?;
+    store.put_receipts(&[first, other.sign(&a)], 0)?;
     assert_eq!(store.receipts_of_listener(&a.public())?.len(), 2);
     Ok(())
 }
@@ -94,8 +94,8 @@ fn copies_differing_only_in_signature_are_one_record() -> Result<(), Error> {
     sub_copy.sig.0[9] ^= 1;
     {
         let store = Store::open(dir.path())?;
-        store.put_receipts(&[first, second])?; // in one batch
-        store.put_receipts(&[first])?; // and later: the last copy written is kept
+        store.put_receipts(&[first, second], 0)?; // in one batch
+        store.put_receipts(&[first], 0)?; // and later: the last copy written is kept
         store.put_subscriptions(&[sub.clone(), sub_copy.clone()])?;
         store.put_subscriptions(&[sub_copy])?;
     }
@@ -118,13 +118,15 @@ fn a_bad_batch_stores_nothing() -> Result<(), Error> {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path())?;
     let a = listener(1);
-    store.put_receipts(&[receipt(&a, 0)])?;
+    store.put_receipts(&[receipt(&a, 0)], 0)?;
     let absurd = Receipt {
         started_at_ms: u64::MAX,
         ..receipt(&a, 1).receipt
     }
     .sign(&a);
-    let err = store.put_receipts(&[receipt(&a, 2), absurd]).unwrap_err();
+    let err = store
+        .put_receipts(&[receipt(&a, 2), absurd], 0)
+        .unwrap_err();
     assert!(err.to_string().contains("9999"), "{err}");
     assert_eq!(
         store.receipt_count(),
@@ -249,12 +251,12 @@ fn a_seq_is_never_one_the_store_holds_for_that_key() -> Result<(), Error> {
     assert_eq!(store.last_seq(&a.public())?, None);
     assert_eq!(store.next_seq(&a.public())?, 0);
     // Receipts of a, signed before a backup's counter was restored, come back.
-    store.put_receipts(&[receipt(&a, 7), receipt(&a, 3)])?;
+    store.put_receipts(&[receipt(&a, 7), receipt(&a, 3)], 0)?;
     assert_eq!(store.last_seq(&a.public())?, Some(7));
     assert_eq!(store.next_seq(&a.public())?, 8);
     assert_eq!(store.next_seq(&a.public())?, 9);
     // Another key's receipts change nothing for a's counter, nor a's for b's.
-    store.put_receipts(&[receipt(&b, 100)])?;
+    store.put_receipts(&[receipt(&b, 100)], 0)?;
     assert_eq!(store.next_seq(&a.public())?, 10);
     assert_eq!(store.next_seq(&listener(3).public())?, 0);
     Ok(())
@@ -360,5 +362,121 @@ fn node_records_subscriptions_and_pending_requests_round_trip() -> Result<(), Er
         store.subscriptions_of_listener(october, &b.public())?,
         vec![approved]
     );
+    Ok(())
+}
+
+#[test]
+fn a_receipt_keeps_the_time_it_first_arrived() -> Result<(), Error> {
+    let dir = tempfile::tempdir().unwrap();
+    let october: Month = "2026-10".parse().unwrap();
+    let home = PublicKey([9; 32]);
+    let (a, b) = (listener(1), listener(2));
+    let (early, late) = (receipt(&a, 0), receipt(&b, 0));
+    {
+        let store = Store::open(dir.path())?;
+        store.put_receipts(&[early], 100)?;
+        store.put_receipts(&[late], 500)?;
+        // A copy arriving again later does not move its first arrival.
+        store.put_receipts(&[early], 900)?;
+    }
+    let store = Store::open(dir.path())?;
+    assert_eq!(store.received_ms(&early.id())?, Some(100));
+    assert_eq!(store.received_ms(&late.id())?, Some(500));
+    assert_eq!(store.received_ms(&receipt(&a, 1).id())?, None);
+    // The home node's month counts what arrived before the close only.
+    let before = |t| -> Result<Vec<_>, Error> {
+        Ok(store
+            .receipts_of_home(october, &home, t)?
+            .iter()
+            .map(|r| r.id())
+            .collect())
+    };
+    assert_eq!(before(500)?, vec![early.id()]);
+    assert_eq!(before(501)?.len(), 2);
+    assert!(
+        store
+            .receipts_of_home(october, &PublicKey([8; 32]), u64::MAX)?
+            .is_empty()
+    );
+    Ok(())
+}
+
+#[test]
+fn review_records_and_their_sets_round_trip() -> Result<(), Error> {
+    use std::collections::BTreeMap;
+
+    use nineten_protocol::bundle::Bundle;
+    use nineten_protocol::key::ContentHash;
+    use nineten_protocol::money::MicroUsdp;
+    use nineten_protocol::record::Record;
+    use nineten_protocol::review::{Attestation, Role};
+    use nineten_protocol::review_record::{ReviewRecord, Subject};
+    use nineten_storage::review::{INPUT_PAGE, Part, Sets};
+
+    let dir = tempfile::tempdir().unwrap();
+    let october: Month = "2026-10".parse().unwrap();
+    let home = Keypair::from_seed([50; 32]);
+    let reviewer = Keypair::from_seed([51; 32]);
+    let bundle = Record::sign(
+        Bundle {
+            home: home.public(),
+            month: october,
+            receipts: ContentHash([1; 32]),
+            subscriptions: ContentHash([2; 32]),
+            carry: ContentHash([3; 32]),
+            excluded: ContentHash([4; 32]),
+            directory: ContentHash([5; 32]),
+            tally: ContentHash([6; 32]),
+            round: 0,
+        },
+        &home,
+    );
+    let attestation = Record::sign(
+        Attestation {
+            bundle: bundle.id(),
+            tally: bundle.body.tally,
+            role: Role::Cluster,
+            rank: 0,
+            reviewer: reviewer.public(),
+        },
+        &reviewer,
+    );
+    let inputs = Sets {
+        receipts: (0..INPUT_PAGE as u32 + 5)
+            .map(|i| ContentHash::of(&i.to_be_bytes()))
+            .collect(),
+        excluded: vec![],
+        subscriptions: vec![ContentHash([8; 32])],
+        carry: BTreeMap::from([(PublicKey([7; 32]), MicroUsdp(42))]),
+    };
+    {
+        let store = Store::open(dir.path())?;
+        store.put_review(&ReviewRecord::Bundle(bundle.clone()))?;
+        store.put_review(&ReviewRecord::Attestation(attestation.clone()))?;
+        store.put_sets(&bundle.id(), &inputs)?;
+    }
+    let store = Store::open(dir.path())?;
+    let month = store.reviews_of(&Subject::Month(home.public(), october))?;
+    assert_eq!(month, vec![ReviewRecord::Bundle(bundle.clone())]);
+    assert_eq!(
+        store.reviews_of(&Subject::Bundle(bundle.id()))?,
+        vec![ReviewRecord::Attestation(attestation.clone())]
+    );
+    assert!(
+        store
+            .reviews_of(&Subject::Month(home.public(), october.next().unwrap()))?
+            .is_empty()
+    );
+    assert_eq!(store.review_ids(None, 10)?.len(), 2);
+    assert_eq!(store.sets(&bundle.id())?, Some(inputs.clone()));
+    assert_eq!(store.sets(&attestation.id())?, None);
+    // Pages: the second page of receipts holds the last 5 ids; the empty part has page 0.
+    let page = store.set_page(&bundle.id(), Part::Receipts, 1)?.unwrap();
+    assert_eq!(page.len(), 5 * 32);
+    assert_eq!(
+        store.set_page(&bundle.id(), Part::Excluded, 0)?,
+        Some(vec![])
+    );
+    assert_eq!(store.set_page(&bundle.id(), Part::Receipts, 2)?, None);
     Ok(())
 }

@@ -10,7 +10,7 @@ use libp2p::swarm::NetworkBehaviour;
 use libp2p::{StreamProtocol, Swarm, allow_block_list, identify, kad, noise, tcp, yamux};
 use nineten_protocol::wire;
 
-use super::{Config, Error, catalog, dht, holders, receipts, records, subscribe};
+use super::{Config, Error, catalog, dht, holders, inputs, receipts, records, subscribe};
 
 /// Largest gossip message (a release manifest; receipts are 232 bytes).
 pub const MAX_GOSSIP: usize = records::MAX_MANIFEST;
@@ -48,6 +48,10 @@ pub(super) struct Behaviour {
     pub subscribe: cbor::Behaviour<subscribe::Request, subscribe::Response>,
     /// A listener's receipts.
     pub holders: cbor::Behaviour<holders::Request, holders::Response>,
+    /// Review record catch-up.
+    pub reviews: cbor::Behaviour<catalog::Request, catalog::Response>,
+    /// A bundle's inputs.
+    pub inputs: cbor::Behaviour<inputs::Request, inputs::Response>,
 }
 
 /// Scoring that makes invalid gossip cost its sender: a few rejected messages take a peer
@@ -178,6 +182,12 @@ pub(super) fn swarm(
                     wire::HOLDERS_PROTOCOL,
                     4096,
                     (holders::PAGE * 240) as u64 + 4096,
+                ),
+                reviews: catch_up(wire::REVIEW_PROTOCOL, records::MAX_REVIEW_RECORD),
+                inputs: request_response(
+                    wire::INPUTS_PROTOCOL,
+                    (inputs::MAX_BY_ID * 32 + 4096) as u64,
+                    (inputs::MAX_BY_ID * (records::MAX_SUBSCRIPTION + 16) + 4096) as u64,
                 ),
             })
         })

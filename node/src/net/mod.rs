@@ -6,8 +6,10 @@
 //! - [`receipts`]: the month topics' gossip, admission, durable storage and negentropy
 //!   reconciliation (`/9ten/receipt-sync/2.0.0`), over the sets of [`set`];
 //! - [`catalog`]: records every node holds all of ([`records`]: release manifests, node
-//!   records, subscriptions), each with its gossip topic and catch-up protocol
-//!   (`/9ten/catalog/2.0.0`, `/9ten/nodes/1.0.0`, `/9ten/subscriptions/1.0.0`);
+//!   subscriptions, review records), each with its gossip topic and catch-up protocol
+//!   (`/9ten/catalog/2.0.0`, `/9ten/nodes/1.0.0`, `/9ten/subscriptions/1.0.0`,
+//!   `/9ten/review/1.0.0`);
+//! - [`inputs`]: a bundle's inputs, page by page, for its reviewers (`/9ten/month-inputs/1.0.0`);
 //! - [`admission`]: whose receipts are carried (subscribers of a home node of the directory);
 //! - [`providers`]: DHT provider lookups answered with peers' iroh endpoints;
 //! - [`subscribe`]: a listener asks a home node for a subscription (`/9ten/subscribe/1.0.0`);
@@ -29,6 +31,7 @@ mod behaviour;
 pub mod catalog;
 pub mod dht;
 pub mod holders;
+pub mod inputs;
 pub mod limits;
 mod peers;
 pub mod providers;
@@ -49,6 +52,7 @@ use nineten_protocol::manifest::SignedManifest;
 use nineten_protocol::month::Month;
 use nineten_protocol::node_record::SignedNodeRecord;
 use nineten_protocol::receipt::SignedReceipt;
+use nineten_protocol::review_record::ReviewRecord;
 use nineten_protocol::subscription::SignedSubscription;
 use nineten_protocol::wire;
 use nineten_storage::Store;
@@ -60,7 +64,8 @@ use self::catalog::Kind;
 use self::limits::{Conduct, Fault};
 use self::providers::Wait;
 use self::records::{
-    NodeCatalog, Nodes, ReleaseCatalog, Releases, SubscriptionCatalog, Subscriptions,
+    NodeCatalog, Nodes, ReleaseCatalog, Releases, ReviewCatalog, Reviews, SubscriptionCatalog,
+    Subscriptions,
 };
 use crate::clock::Clock;
 
@@ -112,6 +117,8 @@ pub enum Event {
     NodeRecord(ContentHash),
     /// A subscription new to this node was checked and stored.
     Subscription(ContentHash),
+    /// A review record new to this node was checked and stored.
+    Review(ContentHash),
 }
 
 /// How a receipt arrived.
@@ -156,6 +163,10 @@ pub struct Stats {
     pub subscriptions: u64,
     /// Subscriptions refused (malformed, too long or a bad signature).
     pub subscriptions_rejected: u64,
+    /// Review records taken in (new, valid, stored).
+    pub reviews: u64,
+    /// Review records refused: malformed, forged or over the sender's rate.
+    pub reviews_rejected: u64,
     /// Valid receipts not carried: no subscription of the month by a home node of the
     /// directory names their key and the home node they name.
     pub unsubscribed: u64,
@@ -257,6 +268,12 @@ enum Command {
     PublishRelease(Box<SignedManifest>, oneshot::Sender<Result<(), Error>>),
     PublishNodeRecord(Box<SignedNodeRecord>, oneshot::Sender<Result<(), Error>>),
     PublishSubscription(Box<SignedSubscription>, oneshot::Sender<Result<(), Error>>),
+    PublishReview(Box<ReviewRecord>, oneshot::Sender<Result<(), Error>>),
+    Inputs(
+        PublicKey,
+        inputs::Request,
+        oneshot::Sender<Result<inputs::Response, Error>>,
+    ),
     ListenerReceipts(PublicKey, oneshot::Sender<Vec<SignedReceipt>>),
     Subscribe(
         PublicKey,
@@ -374,6 +391,23 @@ impl Client {
             .await?
     }
 
+    /// Gossips a review record (verified and stored already); peers not reached now get it
+    /// by catch-up.
+    pub async fn publish_review(&self, record: ReviewRecord) -> Result<(), Error> {
+        self.ask(|tx| Command::PublishReview(Box::new(record), tx))
+            .await?
+    }
+
+    /// Asks `node` for a bundle's inputs or the records they name; the caller checks the
+    /// answer.
+    pub async fn inputs(
+        &self,
+        node: PublicKey,
+        request: inputs::Request,
+    ) -> Result<inputs::Response, Error> {
+        self.ask(|tx| Command::Inputs(node, request, tx)).await?
+    }
+
     /// Asks the home node `home` for a subscription; a subscription it signs is checked (the
     /// one asked for, signed by `home`). The caller stores it, then
     /// [`Client::publish_subscription`].
@@ -442,6 +476,10 @@ enum Done {
     Holders(holders::Done),
     /// Of [`subscribe`].
     Subscribe(subscribe::Done),
+    /// Of the review records.
+    Reviews(catalog::Done<ReviewRecord>),
+    /// Of [`inputs`].
+    Inputs(inputs::Done),
 }
 
 /// What every concern uses: the store, counters, events, the way back from blocking work, and
@@ -478,6 +516,8 @@ pub struct Network {
     providers: providers::Providers,
     holders: holders::Holders,
     subscribe: subscribe::Subscribe,
+    reviews: ReviewCatalog,
+    inputs: inputs::Inputs,
     peers: peers::Peers,
     sync_interval: Duration,
     /// A pseudo-random peer picker for periodic syncs.
@@ -494,6 +534,7 @@ pub fn new(seed: &[u8; 32], config: Config, store: Store) -> Result<(Client, Net
     subscribe(&mut swarm, &Releases::topic())?;
     subscribe(&mut swarm, &Nodes::topic())?;
     subscribe(&mut swarm, &Subscriptions::topic())?;
+    subscribe(&mut swarm, &Reviews::topic())?;
     swarm
         .listen_on(config.listen.clone())
         .map_err(|e| Error::Start(format!("listening on {}: {e}", config.listen)))?;
@@ -518,6 +559,7 @@ pub fn new(seed: &[u8; 32], config: Config, store: Store) -> Result<(Client, Net
     let releases = ReleaseCatalog::new(&store, config.clock.clone())?;
     let nodes = NodeCatalog::new(&store, config.clock.clone())?;
     let subscriptions = SubscriptionCatalog::new(&store, config.clock.clone())?;
+    let reviews = ReviewCatalog::new(&store, config.clock.clone())?;
     Ok((
         Client {
             commands: tx,
@@ -540,6 +582,8 @@ pub fn new(seed: &[u8; 32], config: Config, store: Store) -> Result<(Client, Net
                     .map(|p| (nineten_protocol::identity::Keypair::from_seed(*seed), p)),
                 config.clock.clone(),
             ),
+            reviews,
+            inputs: inputs::Inputs::default(),
             peers: peers::Peers::default(),
             sync_interval: config.sync_interval,
             turn: 0,
@@ -610,6 +654,12 @@ impl Network {
                 }
             }
             Done::Holders(d) => self.holders.on_done(swarm, shared, d),
+            Done::Reviews(d) => {
+                if let Some(r) = self.reviews.on_done(swarm, shared, d) {
+                    let _ = shared.events.send(Event::Review(r.id()));
+                }
+            }
+            Done::Inputs(d) => self.inputs.on_done(swarm, d),
             Done::Subscribe(d) => {
                 if let Some(s) = self.subscribe.on_done(&mut self.swarm, d)
                     && let Err(e) = self.spread_subscription(&s)
@@ -741,6 +791,10 @@ impl Network {
             Command::PublishSubscription(subscription, tx) => {
                 let _ = tx.send(self.spread_subscription(&subscription));
             }
+            Command::PublishReview(record, tx) => {
+                let _ = tx.send(self.reviews.publish(swarm, &record));
+            }
+            Command::Inputs(node, request, tx) => self.inputs.ask(swarm, node, request, tx),
             Command::Subscribe(home, request, tx) => self.subscribe.ask(swarm, home, *request, tx),
             Command::ListenerReceipts(listener, tx) => {
                 self.holders.look_up(swarm, shared, listener, tx)
@@ -777,6 +831,11 @@ impl Network {
                 if message.topic == Subscriptions::topic().hash() {
                     return self
                         .subscriptions
+                        .on_gossip(swarm, shared, source, message_id, data);
+                }
+                if message.topic == Reviews::topic().hash() {
+                    return self
+                        .reviews
                         .on_gossip(swarm, shared, source, message_id, data);
                 }
                 let month = self
@@ -857,6 +916,14 @@ impl Network {
                 self.peers.used(peer_of(&event), Instant::now());
                 self.holders.on_event(swarm, shared, event)
             }
+            SwarmEvent::Behaviour(BehaviourEvent::Reviews(event)) => {
+                self.peers.used(peer_of(&event), Instant::now());
+                self.reviews.on_event(swarm, shared, event)
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Inputs(event)) => {
+                self.peers.used(peer_of(&event), Instant::now());
+                self.inputs.on_event(swarm, shared, event)
+            }
             SwarmEvent::ConnectionEstablished {
                 peer_id,
                 num_established,
@@ -867,6 +934,7 @@ impl Network {
                 self.releases.catch_up(swarm, peer_id);
                 self.nodes.catch_up(swarm, peer_id);
                 self.subscriptions.catch_up(swarm, peer_id);
+                self.reviews.catch_up(swarm, peer_id);
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
@@ -877,6 +945,7 @@ impl Network {
                 self.releases.on_disconnected(&peer_id);
                 self.nodes.on_disconnected(&peer_id);
                 self.subscriptions.on_disconnected(&peer_id);
+                self.reviews.on_disconnected(&peer_id);
                 self.providers.on_disconnected(&peer_id);
                 self.peers.on_disconnected(&peer_id);
                 debug!(%peer_id, "peer left");

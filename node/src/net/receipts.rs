@@ -243,7 +243,7 @@ impl Receipts {
             awaiting: HashMap::new(),
             lacking: Vec::new(),
             admission,
-            writer: spawn_writer(store.clone(), shared.done.clone()),
+            writer: spawn_writer(store.clone(), clock.clone(), shared.done.clone()),
             publishing: HashMap::new(),
             sessions: HashMap::new(),
             outbound: HashMap::new(),
@@ -1223,6 +1223,7 @@ fn payload_len(response: &Response) -> u64 {
 /// queue is bounded: when the store falls behind, admission refuses instead of queueing.
 fn spawn_writer(
     store: Store,
+    clock: Clock,
     done: mpsc::UnboundedSender<super::Done>,
 ) -> mpsc::Sender<(Vec<SignedReceipt>, Via)> {
     let (tx, mut rx) = mpsc::channel::<(Vec<SignedReceipt>, Via)>(1024);
@@ -1240,12 +1241,13 @@ fn spawn_writer(
             }
             let (store, parts) = (store.clone(), Arc::new(parts));
             let writing = Arc::clone(&parts);
+            let now = clock.now_ms();
             let result = tokio::task::spawn_blocking(move || {
                 let all: Vec<SignedReceipt> = writing
                     .iter()
                     .flat_map(|(r, _)| r.iter().copied())
                     .collect();
-                store.put_receipts(&all)
+                store.put_receipts(&all, now)
             })
             .await
             .unwrap_or_else(|e| {

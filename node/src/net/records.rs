@@ -1,6 +1,7 @@
 //! The kinds of record every node holds all of, each carried by a [`Catalog`] on its own topic
-//! and catch-up protocol: release manifests, node records (the directory, `review.md`) and
-//! subscriptions (`records.md`).
+//! and catch-up protocol: release manifests, node records (the directory, `review.md`),
+//! subscriptions (`records.md`) and review records (`review.md`: daily reports, bundles,
+//! attestations, disputes, verdicts).
 
 use libp2p::gossipsub::IdentTopic;
 use libp2p::request_response::cbor;
@@ -8,6 +9,7 @@ use nineten_protocol::key::ContentHash;
 use nineten_protocol::manifest::SignedManifest;
 use nineten_protocol::month::Month;
 use nineten_protocol::node_record::SignedNodeRecord;
+use nineten_protocol::review_record::ReviewRecord;
 use nineten_protocol::subscription::SignedSubscription;
 use nineten_protocol::wire;
 use nineten_storage::{Error, Store};
@@ -24,7 +26,12 @@ pub const MAX_PAYMENT_REF: usize = 1024;
 const MAX_NODE_RECORD: usize = 13 + 32 + 8 + 2 + 3 + 2 + 64 + 64;
 /// Largest subscription carried: its fields with the longest payment reference, and the
 /// signature.
-const MAX_SUBSCRIPTION: usize = 21 + 32 + 3 + 32 + 8 + 2 + MAX_PAYMENT_REF + 64;
+pub(super) const MAX_SUBSCRIPTION: usize = 21 + 32 + 3 + 32 + 8 + 2 + MAX_PAYMENT_REF + 64;
+/// Largest review record: a bundle (tag, key, month, six hashes, round, signature).
+pub(super) const MAX_REVIEW_RECORD: usize = 15 + 32 + 3 + 6 * 32 + 1 + 64;
+/// Months back a node takes review records of: a month under review is at most a few months
+/// old, and an audit reads what the node kept.
+const REVIEW_MONTHS_BACK: usize = 13;
 /// Months ahead of its own a node takes node records for: an operator announces its node
 /// before the month it joins.
 const NODE_RECORD_AHEAD: usize = 12;
@@ -35,6 +42,8 @@ pub(super) enum Releases {}
 pub(super) enum Nodes {}
 /// Subscriptions, on the subscriptions topic.
 pub(super) enum Subscriptions {}
+/// Review records, on the review topic.
+pub(super) enum Reviews {}
 
 /// The catalog of releases.
 pub(super) type ReleaseCatalog = Catalog<Releases>;
@@ -42,6 +51,8 @@ pub(super) type ReleaseCatalog = Catalog<Releases>;
 pub(super) type NodeCatalog = Catalog<Nodes>;
 /// The subscriptions.
 pub(super) type SubscriptionCatalog = Catalog<Subscriptions>;
+/// The review records.
+pub(super) type ReviewCatalog = Catalog<Reviews>;
 
 impl Kind for Releases {
     type Record = SignedManifest;
@@ -161,5 +172,54 @@ impl Kind for Subscriptions {
     }
     fn done(done: Done<SignedSubscription>) -> super::Done {
         super::Done::Subscriptions(done)
+    }
+}
+
+impl Kind for Reviews {
+    type Record = ReviewRecord;
+    const MAX_BYTES: usize = MAX_REVIEW_RECORD;
+    const PER_SEC: f64 = 50.0;
+
+    fn topic() -> IdentTopic {
+        IdentTopic::new(wire::REVIEW_TOPIC)
+    }
+    fn protocol(b: &mut Behaviour) -> &mut cbor::Behaviour<Request, Response> {
+        &mut b.reviews
+    }
+    fn read(bytes: &[u8]) -> Option<ReviewRecord> {
+        ReviewRecord::from_bytes(bytes).ok()
+    }
+    /// Daily reports and bundles of the last 13 months, bundles only of months that have
+    /// ended; attestations, disputes and verdicts whatever they name (their bundle may come
+    /// later).
+    fn wanted(r: &ReviewRecord, now: Month) -> bool {
+        let mut oldest = now;
+        for _ in 0..REVIEW_MONTHS_BACK {
+            oldest = oldest.previous().unwrap_or(oldest);
+        }
+        match r {
+            ReviewRecord::Daily(d) => (oldest..=now).contains(&d.body.day.month()),
+            ReviewRecord::Bundle(b) => (oldest..now).contains(&b.body.month),
+            _ => true,
+        }
+    }
+    fn put(store: &Store, r: &ReviewRecord) -> Result<(), Error> {
+        store.put_review(r)
+    }
+    fn get(store: &Store, id: &ContentHash) -> Result<Option<Vec<u8>>, Error> {
+        Ok(store.review(id)?.map(|r| r.to_bytes()))
+    }
+    fn ids(
+        store: &Store,
+        after: Option<&ContentHash>,
+        n: usize,
+    ) -> Result<Vec<ContentHash>, Error> {
+        store.review_ids(after, n)
+    }
+    fn counters(stats: &mut Stats) -> (&mut u64, &mut u64) {
+        (&mut stats.reviews, &mut stats.reviews_rejected)
+    }
+    fn done(done: Done<ReviewRecord>) -> super::Done {
+        super::Done::Reviews(done)
     }
 }
