@@ -64,6 +64,8 @@ pub struct Config {
     pub clock: Clock,
     /// When the node is a home node: its cluster, name and payment policy.
     pub operator: Option<crate::home::Operator>,
+    /// How the node takes part in the month's review.
+    pub review: crate::review::Options,
 }
 
 impl Config {
@@ -80,6 +82,7 @@ impl Config {
             seed: None,
             clock: Clock::system(),
             operator: None,
+            review: crate::review::Options::default(),
         }
     }
 }
@@ -288,6 +291,7 @@ pub struct Node {
     cache_limit: u64,
     fetch: fetch::Options,
     player: Mutex<Player>,
+    review: Arc<crate::review::Review>,
 }
 
 impl std::fmt::Debug for Node {
@@ -384,6 +388,13 @@ impl Node {
             net.publish_node_record(record).await?;
         }
         let receipts = Receipts::new(library.store().clone(), listener.clone(), clock.clone());
+        let review = Arc::new(crate::review::Review::new(
+            library.store().clone(),
+            net.clone(),
+            clock.clone(),
+            key.clone(),
+            config.review,
+        ));
         let node = Arc::new(Self {
             library,
             transfer,
@@ -396,6 +407,23 @@ impl Node {
             cache_limit: config.cache_limit,
             fetch: config.fetch,
             player: Mutex::new(Player::default()),
+            review: review.clone(),
+        });
+        // The month's review: one task, one turn at a time, until the node goes.
+        let weak = Arc::downgrade(&node);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(review.interval());
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(node) = weak.upgrade() else { break };
+                if node.closing.load(Ordering::Relaxed) {
+                    break;
+                }
+                if let Err(e) = review.step().await {
+                    warn!("the month's review stopped a turn: {e}");
+                }
+            }
         });
         // In the background: each announcement waits for its DHT query, and a node holding
         // thousands of tracks must not wait for them all before it starts.
@@ -954,6 +982,26 @@ impl Node {
             self.net.publish_subscription(s.clone()).await?;
         }
         Ok(signed)
+    }
+
+    /// The review status of every home node's `month` this node knows.
+    pub fn month_status(&self, month: Month) -> Result<Vec<crate::review::Status>, Error> {
+        self.review.status(month)
+    }
+
+    /// The export of `home`'s `month` (the folder of `review.md`, as files) and its tally.
+    pub async fn month_export(
+        &self,
+        home: PublicKey,
+        month: Month,
+    ) -> Result<
+        (
+            nineten_protocol::audit::MonthRecords,
+            nineten_protocol::tally::Tally,
+        ),
+        Error,
+    > {
+        self.review.export(home, month).await
     }
 
     /// Waits for a session's listen to end.

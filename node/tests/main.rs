@@ -8,6 +8,7 @@ mod control;
 mod daemon;
 mod hostile;
 mod library;
+mod month;
 mod net;
 mod roundtrip;
 mod signal;

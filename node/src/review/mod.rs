@@ -20,6 +20,7 @@ pub mod view;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use nineten_protocol::audit::MonthRecords;
 use nineten_protocol::bundle::{Bundle, Inputs, SignedBundle};
 use nineten_protocol::daily::Day;
 use nineten_protocol::directory::Directory;
@@ -202,6 +203,81 @@ impl Review {
         self.put_and_publish(ReviewRecord::Attestation(a)).await
     }
 
+    /// The status of every home node's `month` in this node's directory for it.
+    pub fn status(&self, month: Month) -> Result<Vec<Status>, Error> {
+        let records = self.store().node_records()?;
+        let directory = Directory::for_month(month, &records);
+        let now = self.gather.clock.now_ms();
+        directory
+            .records()
+            .map(|r| {
+                let home = r.body.node;
+                let view = MonthView::load(self.store(), &home, month)?;
+                Ok(view::status(&view, &directory, &home, month, now))
+            })
+            .collect()
+    }
+
+    /// The export of `home`'s `month` (`review.md`, "What an auditor can check alone") and
+    /// the last round's tally, from what this node holds: the home node and its reviewers
+    /// hold every input.
+    pub async fn export(
+        &self,
+        home: PublicKey,
+        month: Month,
+    ) -> Result<(MonthRecords, Tally), Error> {
+        let view = MonthView::load(self.store(), &home, month)?;
+        let last = view.last().cloned().ok_or_else(|| {
+            Error::Review(format!("this node holds no bundle of {home} for {month}"))
+        })?;
+        let lacking = || {
+            Error::Review(format!(
+                "this node does not hold every input of {home}'s last bundle of {month}: export it from the home node or one of its reviewers"
+            ))
+        };
+        let sets = self.store().sets(&last.id())?.ok_or_else(lacking)?;
+        let held = |ids: &[ContentHash]| -> Result<Vec<SignedReceipt>, Error> {
+            let found = self.store().receipts_by_ids(ids)?;
+            if found.len() == ids.len() {
+                Ok(found)
+            } else {
+                Err(lacking())
+            }
+        };
+        let receipts = held(&sets.receipts)?;
+        let excluded = held(&sets.excluded)?;
+        let mut subscriptions = Vec::with_capacity(sets.subscriptions.len());
+        for id in &sets.subscriptions {
+            subscriptions.push(self.store().subscription(id)?.ok_or_else(lacking)?);
+        }
+        let records = self.store().node_records()?;
+        let directory = Directory::for_month(month, &records);
+        let carry = sets.carry.clone();
+        let (r, s, c) = (receipts.clone(), subscriptions.clone(), carry.clone());
+        let tally = blocking(move || {
+            settle(Input {
+                month,
+                receipts: &r,
+                subscriptions: &s,
+                carry_in: &c,
+            })
+        })
+        .await?;
+        let records = MonthRecords {
+            nodes: directory.records().cloned().collect(),
+            receipts,
+            excluded,
+            subscriptions,
+            carry,
+            daily: view.daily,
+            bundles: view.bundles,
+            attestations: view.attestations,
+            disputes: view.disputes,
+            verdicts: view.verdicts,
+        };
+        Ok((records, tally))
+    }
+
     // --- the home node -------------------------------------------------------------------
 
     async fn as_home(&self, month: Month, directory: &Directory) -> Result<(), Error> {
@@ -267,7 +343,7 @@ impl Review {
         &self,
         month: Month,
         directory: &Directory,
-        prior: Option<(&SignedBundle, Vec<(Sets, [PublicKey; 2])>)>,
+        prior: Option<(&SignedBundle, Vec<Change>)>,
     ) -> Result<(), Error> {
         let me = self.me();
         let store = self.store().clone();
@@ -764,6 +840,10 @@ impl Review {
         self.put_and_publish(ReviewRecord::Verdict(v)).await
     }
 }
+
+/// A verdict's sets to apply in a re-issue, with the nodes that hold its receipts (the
+/// arbiter, the objector).
+type Change = (Sets, [PublicKey; 2]);
 
 /// Whether a dispute counts: its objector is a reviewer the directory names for the month.
 fn counted(reviewers: &Reviewers, d: &SignedDispute) -> bool {

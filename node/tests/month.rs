@@ -1,0 +1,437 @@
+//! The month's review between whole nodes on 127.0.0.1 (`review.md`, "three eyes"): operators
+//! in clusters, listeners subscribed through one of them, receipts gossiped, then the clock
+//! moved past the close. An honest month verifies with the three attestations of the nodes
+//! the directory names, and its export passes the audit; a home node that leaves an artist
+//! out, or signs a wrong digest, is disputed, the arbiter upholds, the re-issued bundle
+//! verifies; an offline reviewer is replaced after the deadline; a node that is not the
+//! chosen reviewer is not counted; a restart in the middle resumes.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nineten_node::clock::ManualClock;
+use nineten_node::config::DataDir;
+use nineten_node::daemon::{Config, Node};
+use nineten_node::home::Operator;
+use nineten_node::net::subscribe::{Outcome as Subscribed, Policy, Request};
+use nineten_node::review::{self, Cheat, Status};
+use nineten_protocol::audit::audit;
+use nineten_protocol::directory::Directory;
+use nineten_protocol::identity::{Keypair, ListenerSecret};
+use nineten_protocol::key::{ContentHash, PublicKey};
+use nineten_protocol::month::Month;
+use nineten_protocol::node_record::NodeName;
+use nineten_protocol::receipt::{Receipt, SignedReceipt};
+use nineten_protocol::record::Record;
+use nineten_protocol::review::{Attestation, Kind, Outcome, Role};
+use nineten_protocol::reviewers::Reviewers;
+use nineten_protocol::schedule;
+use nineten_protocol::subscription::PaymentRef;
+
+fn october() -> Month {
+    "2026-10".parse().unwrap()
+}
+
+/// 2026-10-20, noon: the month's listening is done by then.
+fn mid_october() -> u64 {
+    october().bounds_ms().0 + 19 * schedule::DAY_MS + 12 * 3_600_000
+}
+
+fn artist(n: u8) -> PublicKey {
+    Keypair::from_seed([200 + n; 32]).public()
+}
+
+/// Operators of the given clusters (node 0 the home node under test), each with its review
+/// task every 100 ms, on one manual clock; each dials every node started before it.
+struct Network {
+    nodes: Vec<Arc<Node>>,
+    clock: ManualClock,
+    dir: tempfile::TempDir,
+    clusters: Vec<u16>,
+}
+
+async fn operator(
+    dir: &std::path::Path,
+    i: usize,
+    cluster: u16,
+    clock: &ManualClock,
+    cheat: Option<Cheat>,
+    peers: &[Arc<Node>],
+) -> Arc<Node> {
+    let mut config = Config::new(DataDir::new(Some(dir.join(format!("op{i}")))));
+    config.seed = Some([i as u8 + 1; 32]);
+    config.clock = clock.clock();
+    config.operator = Some(Operator {
+        cluster,
+        name: NodeName::new(format!("operator {i}")).unwrap(),
+        policy: Policy::Accept,
+    });
+    config.review = review::Options {
+        interval: Duration::from_millis(100),
+        suspects: review::Arbitration::Auto,
+        cheat,
+    };
+    for p in peers {
+        config
+            .peers
+            .push(p.status().await.unwrap().addrs[0].parse().unwrap());
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match Node::start(config.clone()).await {
+            Ok(node) => return node,
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("starting operator {i} again: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("cannot start operator {i}: {e}"),
+        }
+    }
+}
+
+async fn eventually<F: std::future::Future<Output = bool>>(
+    secs: u64,
+    what: &str,
+    mut check: impl FnMut() -> F,
+) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+impl Network {
+    async fn start(clusters: &[u16], cheat: Option<Cheat>) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(mid_october());
+        let mut nodes: Vec<Arc<Node>> = Vec::new();
+        for (i, c) in clusters.iter().enumerate() {
+            let cheat = if i == 0 { cheat } else { None };
+            let node = operator(dir.path(), i, *c, &clock, cheat, &nodes).await;
+            nodes.push(node);
+        }
+        let net = Self {
+            nodes,
+            clock,
+            dir,
+            clusters: clusters.to_vec(),
+        };
+        let n = clusters.len();
+        for node in &net.nodes {
+            eventually(20, "every node holds every node record", || async {
+                node.nodes().unwrap().len() == n
+            })
+            .await;
+        }
+        net
+    }
+
+    fn home(&self) -> &Arc<Node> {
+        &self.nodes[0]
+    }
+
+    fn reviewers(&self) -> Reviewers {
+        let records = self.home().library().store().node_records().unwrap();
+        Reviewers::choose(
+            &Directory::for_month(october(), &records),
+            &self.home().key(),
+        )
+        .unwrap()
+    }
+
+    fn by_key(&self, key: &PublicKey) -> &Arc<Node> {
+        self.nodes.iter().find(|n| n.key() == *key).unwrap()
+    }
+
+    /// Subscribes `listeners` month keys through the home node (asked through node 1), and
+    /// gossips from node 1 `plays` receipts of each, alternating artists 0 and 1 (listener
+    /// `l` plays artist 1 only every third time); returns the receipts.
+    async fn listen(&self, listeners: u8, plays: u64) -> Vec<SignedReceipt> {
+        let via = &self.nodes[1];
+        let home = self.home().key();
+        let mut all = Vec::new();
+        for l in 0..listeners {
+            let key = ListenerSecret::from_bytes([l + 1; 32]).month_key(october());
+            let request = Request::new(&home, &key, october(), PaymentRef::new("tx").unwrap());
+            let Subscribed::Subscribed(s) = via.net().subscribe(home, request).await.unwrap()
+            else {
+                panic!("not subscribed")
+            };
+            via.library()
+                .store()
+                .put_subscriptions(std::slice::from_ref(&s))
+                .unwrap();
+            via.net().publish_subscription(s).await.unwrap();
+            for seq in 0..plays {
+                let r = Receipt {
+                    listener: key.public(),
+                    seq,
+                    track: ContentHash::of(&[l, seq as u8]),
+                    artist: artist(u8::from(seq % 3 == 0)),
+                    started_at_ms: october().bounds_ms().0 + seq * 3_600_000 + u64::from(l),
+                    listened_ms: 100_000,
+                    track_ms: 200_000,
+                    home_node: home,
+                }
+                .sign(&key);
+                all.push(r);
+            }
+        }
+        for r in &all {
+            via.net().publish(*r).await.unwrap();
+        }
+        let want = all.len();
+        for node in &self.nodes {
+            eventually(30, "every operator holds every receipt", || async {
+                node.library()
+                    .store()
+                    .receipts_of_home(october(), &home, u64::MAX)
+                    .unwrap()
+                    .len()
+                    == want
+            })
+            .await;
+        }
+        all
+    }
+
+    /// Moves the clock past the close.
+    fn close(&self) {
+        let to = schedule::close_ms(october()) + 60_000;
+        self.clock.advance(to - self.clock.now_ms());
+    }
+
+    fn status_at(&self, node: &Arc<Node>) -> Status {
+        node.month_status(october())
+            .unwrap()
+            .into_iter()
+            .find(|s| s.home == self.home().key())
+            .unwrap()
+    }
+
+    async fn verified_everywhere(&self, secs: u64) {
+        for node in &self.nodes {
+            eventually(secs, "the month is verified on every node", || async {
+                self.status_at(node).verified
+            })
+            .await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_honest_month_verifies_with_the_three_attestations_the_directory_names() {
+    let net = Network::start(&[0, 0, 1, 2], None).await;
+    let receipts = net.listen(3, 12).await;
+    // Before the close nothing is issued, and the status says what it waits for.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let before = net.status_at(net.home());
+    assert_eq!(before.round, None);
+    assert!(
+        before.waiting_for.contains("the close"),
+        "{}",
+        before.waiting_for
+    );
+
+    net.close();
+    net.verified_everywhere(60).await;
+    let status = net.status_at(net.home());
+    let rv = net.reviewers();
+    assert_eq!(status.round, Some(0));
+    assert!(status.disputes.is_empty());
+    assert_eq!(
+        status.home_attestation.as_ref().unwrap().node,
+        net.home().key()
+    );
+    assert_eq!(
+        status.cluster.as_ref().unwrap().node,
+        rv.cluster_peer(0).unwrap()
+    );
+    assert_eq!(
+        status.external.as_ref().unwrap().node,
+        rv.external(0).unwrap()
+    );
+    assert_eq!(status.cluster.as_ref().unwrap().rank, 0);
+    assert!(status.waiting_for.is_empty());
+
+    // The export, read alone, verifies; it holds every receipt, and the tally pays the two
+    // artists all of the three pools.
+    for exporter in [net.home(), net.by_key(&rv.external(0).unwrap())] {
+        let (records, tally) = exporter
+            .month_export(net.home().key(), october())
+            .await
+            .unwrap();
+        assert_eq!(records.receipts.len(), receipts.len());
+        assert_eq!(records.subscriptions.len(), 3);
+        assert_eq!(records.nodes.len(), 4);
+        let audited = audit(&records).unwrap();
+        assert!(audited.verified(), "{:#?}", audited.checks);
+        assert_eq!(audited.tally, tally);
+        assert_eq!(tally.artist_total(), 3 * 9_000_000);
+        assert_eq!(tally.artists.len(), 2);
+    }
+
+    // A node that is not the chosen reviewer signs too: it is not counted (its attestation
+    // names a role and rank the directory gives another node).
+    let arbiter = rv.arbiters(&rv.external(0).unwrap())[0];
+    let stranger = net.by_key(&arbiter);
+    let bundle = status.bundle.unwrap();
+    let records =
+        stranger
+            .library()
+            .store()
+            .reviews_of(&nineten_protocol::review_record::Subject::Month(
+                net.home().key(),
+                october(),
+            ));
+    assert_eq!(records.unwrap().len(), 1, "the arbiter holds the bundle");
+    let forged = Record::sign(
+        Attestation {
+            bundle,
+            tally: status.tally.unwrap(),
+            role: Role::External,
+            rank: 0,
+            reviewer: arbiter,
+        },
+        &Keypair::from_seed(
+            [net.nodes.iter().position(|n| n.key() == arbiter).unwrap() as u8 + 1; 32],
+        ),
+    );
+    let (mut export, _) = net
+        .home()
+        .month_export(net.home().key(), october())
+        .await
+        .unwrap();
+    export
+        .attestations
+        .retain(|a| a.body.role != Role::External);
+    export.attestations.push(forged);
+    let audited = audit(&export).unwrap();
+    assert!(
+        !audited.verified(),
+        "the arbiter's attestation counted as the external one"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_home_node_that_drops_an_artist_is_caught_and_the_reissue_verifies() {
+    let net = Network::start(&[0, 0, 1, 2], Some(Cheat::Omit(artist(1)))).await;
+    let receipts = net.listen(2, 9).await;
+    net.close();
+    net.verified_everywhere(90).await;
+    let status = net.status_at(net.home());
+    assert_eq!(status.round, Some(1), "re-issued once");
+    let rv = net.reviewers();
+    let disputes = &status.disputes;
+    assert!(!disputes.is_empty());
+    for d in disputes {
+        assert_eq!(d.kind, Kind::Omitted);
+        assert_eq!(d.round, 0);
+        assert_eq!(d.outcome, Some(Outcome::Upheld));
+        assert_eq!(
+            d.arbiter,
+            rv.arbiters(&rv.external(0).unwrap()).first().copied()
+        );
+    }
+    let by: Vec<PublicKey> = disputes.iter().map(|d| d.by).collect();
+    assert!(by.contains(&rv.cluster_peer(0).unwrap()) || by.contains(&rv.external(0).unwrap()));
+    let (records, tally) = net
+        .home()
+        .month_export(net.home().key(), october())
+        .await
+        .unwrap();
+    assert_eq!(records.bundles.len(), 2);
+    assert_eq!(
+        records.receipts.len(),
+        receipts.len(),
+        "the dropped receipts are back"
+    );
+    assert!(tally.artists.contains_key(&artist(1)));
+    let audited = audit(&records).unwrap();
+    assert!(audited.verified(), "{:#?}", audited.checks);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_digest_is_caught_by_recomputing() {
+    let net = Network::start(&[0, 0, 1, 2], Some(Cheat::AlterTally)).await;
+    net.listen(2, 6).await;
+    net.close();
+    net.verified_everywhere(90).await;
+    let status = net.status_at(net.home());
+    assert_eq!(status.round, Some(1));
+    assert!(
+        status
+            .disputes
+            .iter()
+            .all(|d| d.kind == Kind::Computation && d.outcome == Some(Outcome::Upheld))
+    );
+    let (records, _) = net
+        .home()
+        .month_export(net.home().key(), october())
+        .await
+        .unwrap();
+    assert_ne!(records.bundles[0].body.tally, records.bundles[1].body.tally);
+    assert!(audit(&records).unwrap().verified());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offline_reviewer_is_replaced_after_the_deadline_and_a_restart_resumes() {
+    // Three nodes in the home node's cluster: the first-choice peer goes away.
+    let mut net = Network::start(&[0, 0, 0, 1, 2], None).await;
+    net.listen(2, 6).await;
+    let rv = net.reviewers();
+    let (peer0, peer1) = (rv.cluster_peer(0).unwrap(), rv.cluster_peer(1).unwrap());
+    let gone = net.nodes.iter().position(|n| n.key() == peer0).unwrap();
+    net.nodes[gone].shutdown().await.unwrap();
+    net.nodes.remove(gone);
+    net.close();
+    // Within the deadline, the month waits for the cluster peer; the rank-1 peer keeps out.
+    let home = net.home().clone();
+    eventually(60, "the external node attests", || async {
+        net.status_at(&home).external.is_some()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let waiting = net.status_at(&home);
+    assert!(!waiting.verified);
+    assert!(waiting.cluster.is_none());
+    assert!(
+        waiting.waiting_for.contains("cluster peer"),
+        "{}",
+        waiting.waiting_for
+    );
+
+    // The home node restarts in the middle: nothing is signed twice.
+    let dir = net.dir.path().to_path_buf();
+    home.shutdown().await.unwrap();
+    drop(home);
+    net.nodes.remove(0);
+    let restarted = operator(&dir, 0, net.clusters[0], &net.clock, None, &net.nodes).await;
+    net.nodes.insert(0, restarted);
+
+    // After day 10 the rank-1 cluster peer is asked, and the month verifies.
+    let late = schedule::review_deadline_ms(october()) + 60_000;
+    net.clock.advance(late - net.clock.now_ms());
+    net.verified_everywhere(60).await;
+    let status = net.status_at(net.home());
+    assert_eq!(status.cluster.as_ref().unwrap().node, peer1);
+    assert_eq!(status.cluster.as_ref().unwrap().rank, 1);
+    let (records, _) = net
+        .home()
+        .month_export(net.home().key(), october())
+        .await
+        .unwrap();
+    assert_eq!(
+        records.bundles.len(),
+        1,
+        "one bundle, not issued again on restart"
+    );
+    let home_attestations = records
+        .attestations
+        .iter()
+        .filter(|a| a.body.role == Role::Home)
+        .count();
+    assert_eq!(home_attestations, 1);
+    assert!(audit(&records).unwrap().verified());
+}
