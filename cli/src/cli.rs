@@ -294,6 +294,31 @@ pub(crate) enum SubscriptionCommand {
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum MonthCommand {
+    /// Per home node of the month's directory, through the running node: the bundle round,
+    /// who attested, the disputes and verdicts, whether the tally is verified, and what the
+    /// month waits for and why.
+    Status {
+        /// The month (YYYY-MM).
+        month: Month,
+        /// Only this home node (its key).
+        #[arg(long, value_name = "NODE")]
+        home: Option<nineten_protocol::key::PublicKey>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a home node's month, from the running node, as the folder of review.md ("What
+    /// an auditor can check alone"), which `9ten month audit` checks offline.
+    Export {
+        /// The month (YYYY-MM).
+        month: Month,
+        /// The home node (its key).
+        #[arg(long, value_name = "NODE")]
+        home: nineten_protocol::key::PublicKey,
+        /// The folder to write (created; files in it are replaced).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
     /// Check a home node's exported month alone, offline: every signature, every root, the
     /// tally digest and the choice of reviewers, and whether the tally is verified (three
     /// attestations by the nodes the directory names). Exits 0 only when it is.

@@ -167,6 +167,28 @@ fn two_nodes_publish_search_stream_and_review() {
         std::thread::sleep(Duration::from_millis(100));
     }
 
+    // Neither node is a home node: the month's status lists none, and an export names what
+    // is missing.
+    let o = nineten(&["--data-dir", path(&fan_dir), "month", "status", "2026-10"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("no home node"), "{}", stdout(&o));
+    let nobody = "00".repeat(32);
+    let o = nineten(&[
+        "--data-dir",
+        path(&fan_dir),
+        "month",
+        "export",
+        "2026-10",
+        "--home",
+        &nobody,
+        "--out",
+        path(&dir.path().join("export")),
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("holds no bundle"), "{}", stderr(&o));
+    let o = nineten(&["--data-dir", path(&fan_dir), "month", "status", "2026-13"]);
+    assert!(!o.status.success());
+
     // Without the token, the control API refuses.
     let file: serde_json::Value =
         serde_json::from_slice(&std::fs::read(fan_dir.join("control.json")).unwrap()).unwrap();

@@ -53,6 +53,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use nineten_protocol::key::{ContentHash, PublicKey};
 use nineten_protocol::manifest::SignedManifest;
+use nineten_protocol::month::Month;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -344,6 +345,8 @@ pub async fn serve(node: Arc<Node>, dir: &DataDir, port: u16) -> Result<Server, 
         .route("/v1/subscribe", post(subscribe))
         .route("/v1/subscriptions", get(subscriptions))
         .route("/v1/subscriptions/{id}/{decision}", post(decide))
+        .route("/v1/months/{month}", get(month_status))
+        .route("/v1/months/{month}/export/{home}", get(month_export))
         .route("/v1/shutdown", post(shutdown))
         .layer(DefaultBodyLimit::max(MAX_UPLOAD))
         .layer(middleware::from_fn_with_state(api.clone(), authorize))
@@ -615,6 +618,49 @@ async fn decide(
         subscription: signed.map(|s| json_of(&s.to_json())),
         reason: (!approve).then(|| "rejected by the operator".to_string()),
     }))
+}
+
+fn month_of(text: &str) -> Result<Month, ApiError> {
+    text.parse()
+        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("month {text:?}: {e}")))
+}
+
+async fn month_status(
+    State(api): State<Api>,
+    Path(month): Path<String>,
+) -> ApiResult<Vec<crate::review::Status>> {
+    Ok(Json(api.node.month_status(month_of(&month)?)?))
+}
+
+/// A month's export: the files of `review.md`'s folder, each name with its text.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct MonthExport {
+    /// `nodes.jsonl`, ..., `tally.json`, in the order review.md lists them.
+    pub files: Vec<(String, String)>,
+}
+
+async fn month_export(
+    State(api): State<Api>,
+    Path((month, home)): Path<(String, String)>,
+) -> ApiResult<MonthExport> {
+    let month = month_of(&month)?;
+    let home: PublicKey = home
+        .parse()
+        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("home node: {e}")))?;
+    let (records, tally) = api
+        .node
+        .month_export(home, month)
+        .await
+        .map_err(|e| match e {
+            Error::Review(why) => ApiError(StatusCode::NOT_FOUND, why),
+            other => other.into(),
+        })?;
+    let files = records
+        .files(&tally)
+        .into_iter()
+        .map(|(name, text)| (name.to_string(), text))
+        .collect();
+    Ok(Json(MonthExport { files }))
 }
 
 async fn shutdown(State(api): State<Api>) -> ApiResult<serde_json::Value> {
@@ -924,6 +970,16 @@ impl Client {
     /// The node's subscriptions and pending requests.
     pub async fn subscriptions(&self) -> Result<Subscriptions, Error> {
         self.get("/v1/subscriptions").await
+    }
+
+    /// The review status of every home node's `month`.
+    pub async fn month_status(&self, month: Month) -> Result<Vec<crate::review::Status>, Error> {
+        self.get(&format!("/v1/months/{month}")).await
+    }
+
+    /// The export of `home`'s `month`.
+    pub async fn month_export(&self, month: Month, home: &PublicKey) -> Result<MonthExport, Error> {
+        self.get(&format!("/v1/months/{month}/export/{home}")).await
     }
 
     /// Approves or rejects a pending request (its id or the start of it).

@@ -36,6 +36,12 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         }) => subscription::sign(&key, listener, month, payment_ref),
         Command::Tally(args) => tally::run(&args),
         Command::Month(MonthCommand::Audit { dir, json }) => month::audit(&dir, json),
+        Command::Month(MonthCommand::Status { month, home, json }) => {
+            month::status(&data_dir, month, home, json)
+        }
+        Command::Month(MonthCommand::Export { month, home, out }) => {
+            month::export(&data_dir, month, &home, &out)
+        }
         Command::ExampleMonth { out } => example::run(&out),
         Command::Testnet(args) => testnet::run(&args),
         Command::Import(args) => import::run(&data_dir, &args),

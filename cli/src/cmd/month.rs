@@ -1,4 +1,6 @@
-//! `9ten month audit`: a home node's exported month checked alone, offline.
+//! `9ten month`: a month's review as the running node sees it (`status`), a home node's
+//! month written out as review.md's folder (`export`), and such a folder checked alone,
+//! offline (`audit`).
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -13,7 +15,88 @@ use nineten_protocol::review::{SignedAttestation, SignedDispute, SignedVerdict};
 use nineten_protocol::subscription::SignedSubscription;
 use serde_json::json;
 
+use crate::cmd::node::with_running;
 use crate::input::{read_carry, read_records};
+
+pub(crate) fn status(
+    data_dir: &nineten_node::config::DataDir,
+    month: nineten_protocol::month::Month,
+    home: Option<nineten_protocol::key::PublicKey>,
+    json_out: bool,
+) -> Result<ExitCode> {
+    let mut all = with_running(data_dir, async |c| Ok(c.month_status(month).await?))?;
+    if let Some(home) = home {
+        all.retain(|s| s.home == home);
+        if all.is_empty() {
+            anyhow::bail!("{home} is no home node of the directory for {month} on this node");
+        }
+    }
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(&all)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if all.is_empty() {
+        println!("no home node in this node's directory for {month}");
+    }
+    for s in &all {
+        println!("{} {} ({month})", s.home, s.name);
+        let signer = |x: &Option<nineten_node::review::view::Signer>| match x {
+            Some(x) => format!("{} (rank {})", x.node, x.rank),
+            None => "-".to_string(),
+        };
+        match (s.round, &s.tally) {
+            (Some(round), Some(tally)) => println!("  bundle     round {round}, tally {tally}"),
+            _ => println!("  bundle     none yet"),
+        }
+        println!("  home       {}", signer(&s.home_attestation));
+        println!("  cluster    {}", signer(&s.cluster));
+        println!("  external   {}", signer(&s.external));
+        for d in &s.disputes {
+            let outcome = d
+                .outcome
+                .map_or("waiting for the arbiter".to_string(), |o| {
+                    format!(
+                        "{o:?} by {}",
+                        d.arbiter.map(|a| a.to_string()).unwrap_or_default()
+                    )
+                    .to_lowercase()
+                });
+            println!(
+                "  dispute    {} round {} {:?} by {}: {outcome}",
+                d.id, d.round, d.kind, d.by
+            );
+        }
+        println!("  daily      {} report(s)", s.daily_reports);
+        if s.verified {
+            println!("  verified   yes");
+        } else {
+            println!("  verified   no: waiting for {}", s.waiting_for);
+        }
+        println!();
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn export(
+    data_dir: &nineten_node::config::DataDir,
+    month: nineten_protocol::month::Month,
+    home: &nineten_protocol::key::PublicKey,
+    out: &Path,
+) -> Result<ExitCode> {
+    let export = with_running(data_dir, async |c| Ok(c.month_export(month, home).await?))?;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    for (name, text) in &export.files {
+        let path = out.join(name);
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    println!(
+        "wrote {} files of {home}'s {month} to {} (check them with `9ten month audit {}`)",
+        export.files.len(),
+        out.display(),
+        out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
 
 /// Reads the export folder of `review.md`, "What an auditor can check alone".
 fn read_export(dir: &Path) -> Result<MonthRecords> {

@@ -13,7 +13,7 @@ use nineten_protocol::review_record::{ReviewRecord, Subject};
 use nineten_protocol::reviewers::Reviewers;
 use nineten_protocol::schedule;
 use nineten_storage::Store;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The review records of one home node's month held here.
 #[derive(Clone, Debug, Default)]
@@ -128,7 +128,7 @@ impl MonthView {
 }
 
 /// One signer, as the status shows it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Signer {
     /// Its key.
     pub node: PublicKey,
@@ -137,7 +137,7 @@ pub struct Signer {
 }
 
 /// A dispute, as the status shows it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct DisputeStatus {
     /// The dispute's id.
     pub id: ContentHash,
@@ -154,7 +154,7 @@ pub struct DisputeStatus {
 }
 
 /// A home node's month, as `9ten month status` shows it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Status {
     /// The home node.
     pub home: PublicKey,
