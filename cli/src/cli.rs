@@ -54,9 +54,12 @@ pub(crate) enum Command {
     /// Settle a month offline: verify every receipt and subscription and compute who is paid
     /// what, exactly as settlement.md says. For operators and auditors.
     Tally(TallyArgs),
-    /// Months under review: audit a home node's exported month offline.
+    /// Months under review: their status, a home node's month exported, an export audited.
     #[command(subcommand)]
     Month(MonthCommand),
+    /// A home node's daily reports, as its operator reads them.
+    #[command(subcommand)]
+    Report(ReportCommand),
     /// Import an artist's audio files (WAV, FLAC, MP3, Ogg Vorbis) as a release: encode each
     /// to Ogg Opus on all cores, sign the release manifest, store everything in the node.
     Import(ImportArgs),
@@ -289,6 +292,19 @@ pub(crate) enum SubscriptionCommand {
         /// The wallet's or payment gateway's transaction id.
         #[arg(long, value_name = "REF")]
         payment_ref: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum ReportCommand {
+    /// The running home node's report of a UTC day and its detailed day (per listener
+    /// pseudonym, per track), which only this node can open.
+    Day {
+        /// The day (YYYY-MM-DD).
+        day: nineten_protocol::daily::Day,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
 }
 

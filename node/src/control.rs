@@ -347,6 +347,7 @@ pub async fn serve(node: Arc<Node>, dir: &DataDir, port: u16) -> Result<Server, 
         .route("/v1/subscriptions/{id}/{decision}", post(decide))
         .route("/v1/months/{month}", get(month_status))
         .route("/v1/months/{month}/export/{home}", get(month_export))
+        .route("/v1/days/{day}", get(day_report))
         .route("/v1/shutdown", post(shutdown))
         .layer(DefaultBodyLimit::max(MAX_UPLOAD))
         .layer(middleware::from_fn_with_state(api.clone(), authorize))
@@ -663,6 +664,29 @@ async fn month_export(
     Ok(Json(MonthExport { files }))
 }
 
+/// A home node's day: its signed report and the detail only it can open.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DayReport {
+    /// The signed daily report's JSON form.
+    pub report: serde_json::Value,
+    /// The detailed day.
+    pub detail: crate::review::daily::DayDetail,
+}
+
+async fn day_report(State(api): State<Api>, Path(day): Path<String>) -> ApiResult<DayReport> {
+    let day: nineten_protocol::daily::Day = day
+        .parse()
+        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("day {day:?}: {e}")))?;
+    let (report, detail) = api.node.day(day).map_err(|e| match e {
+        Error::Review(why) => ApiError(StatusCode::NOT_FOUND, why),
+        other => other.into(),
+    })?;
+    Ok(Json(DayReport {
+        report: json_of(&report.to_json()),
+        detail,
+    }))
+}
+
 async fn shutdown(State(api): State<Api>) -> ApiResult<serde_json::Value> {
     let _ = api.stop.send(true);
     Ok(Json(serde_json::json!({})))
@@ -975,6 +999,11 @@ impl Client {
     /// The review status of every home node's `month`.
     pub async fn month_status(&self, month: Month) -> Result<Vec<crate::review::Status>, Error> {
         self.get(&format!("/v1/months/{month}")).await
+    }
+
+    /// This home node's report and detail of `day`.
+    pub async fn day(&self, day: nineten_protocol::daily::Day) -> Result<DayReport, Error> {
+        self.get(&format!("/v1/days/{day}")).await
     }
 
     /// The export of `home`'s `month`.

@@ -1004,6 +1004,20 @@ impl Node {
         self.review.export(home, month).await
     }
 
+    /// This home node's daily report of `day` and its detailed day, opened.
+    pub fn day(
+        &self,
+        day: nineten_protocol::daily::Day,
+    ) -> Result<
+        (
+            nineten_protocol::daily::SignedDailyReport,
+            crate::review::daily::DayDetail,
+        ),
+        Error,
+    > {
+        self.review.day(day)
+    }
+
     /// Waits for a session's listen to end.
     pub async fn wait(&self, session: u64) -> Result<Listen, Error> {
         let done = self

@@ -32,9 +32,9 @@ fn october() -> Month {
     "2026-10".parse().unwrap()
 }
 
-/// 2026-10-20, noon: the month's listening is done by then.
-fn mid_october() -> u64 {
-    october().bounds_ms().0 + 19 * schedule::DAY_MS + 12 * 3_600_000
+/// 2026-10-01, noon: the tests' listens (one an hour from midnight) have all started.
+fn october_first_noon() -> u64 {
+    october().bounds_ms().0 + 12 * 3_600_000
 }
 
 fn artist(n: u8) -> PublicKey {
@@ -104,7 +104,7 @@ async fn eventually<F: std::future::Future<Output = bool>>(
 impl Network {
     async fn start(clusters: &[u16], cheat: Option<Cheat>) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let clock = ManualClock::new(mid_october());
+        let clock = ManualClock::new(october_first_noon());
         let mut nodes: Vec<Arc<Node>> = Vec::new();
         for (i, c) in clusters.iter().enumerate() {
             let cheat = if i == 0 { cheat } else { None };
@@ -234,10 +234,28 @@ async fn an_honest_month_verifies_with_the_three_attestations_the_directory_name
         before.waiting_for
     );
 
+    // Once the day ends, its daily report comes, and the operator reads its day.
+    net.clock.advance(schedule::DAY_MS / 2 + 60_000);
+    eventually(20, "the home node reports the 1st", || async {
+        net.status_at(net.home()).daily_reports == 1
+    })
+    .await;
+    let first: nineten_protocol::daily::Day = "2026-10-01".parse().unwrap();
+    let (report, detail) = net.home().day(first).unwrap();
+    assert_eq!(report.body.count as usize, receipts.len(), "every listen started on the 1st");
+    assert_eq!(
+        detail.rows.iter().map(|r| r.plays).sum::<u32>() as usize,
+        receipts.len()
+    );
+    // Node 1 is a home node too, with a day of its own: its listeners played nothing.
+    assert_eq!(net.nodes[1].day(first).unwrap().0.body.count, 0);
+
     net.close();
     net.verified_everywhere(60).await;
     let status = net.status_at(net.home());
     let rv = net.reviewers();
+    assert_eq!(status.daily_reports, 31, "every day of October, gossiped to the reviewers");
+    assert_eq!(net.status_at(&net.nodes[1]).daily_reports, 31);
     assert_eq!(status.round, Some(0));
     assert!(status.disputes.is_empty());
     assert_eq!(
@@ -285,7 +303,12 @@ async fn an_honest_month_verifies_with_the_three_attestations_the_directory_name
                 net.home().key(),
                 october(),
             ));
-    assert_eq!(records.unwrap().len(), 1, "the arbiter holds the bundle");
+    let bundles = records
+        .unwrap()
+        .into_iter()
+        .filter(|r| matches!(r, nineten_protocol::review_record::ReviewRecord::Bundle(_)))
+        .count();
+    assert_eq!(bundles, 1, "the arbiter holds the bundle");
     let forged = Record::sign(
         Attestation {
             bundle,

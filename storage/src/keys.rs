@@ -48,6 +48,9 @@ pub enum Kind {
     /// The sets a review record's roots name (a bundle's inputs, a dispute's evidence, a
     /// verdict's receipts): record id, part, page; value is the page's items.
     RecordSet = b'b',
+    /// A home node's detailed day (per listener pseudonym, per track), sealed: year, month,
+    /// day; value is the sealed bytes.
+    DayDetail = b'd',
 }
 
 /// Builds a key of `kind` from parts.
@@ -226,6 +229,11 @@ pub fn record_set(record: &ContentHash, part: u8, page: u32) -> Vec<u8> {
 /// The prefix of one part of a review record's sets.
 pub fn record_sets(record: &ContentHash, part: u8) -> Vec<u8> {
     key(Kind::RecordSet, &[&record.0, &[part]])
+}
+
+/// A sealed detailed day.
+pub fn day_detail(year: u16, month: u8, day: u8) -> Vec<u8> {
+    key(Kind::DayDetail, &[&year.to_be_bytes(), &[month, day]])
 }
 
 /// The id at the end of an index key (its last 32 bytes).

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use nineten_protocol::FieldError;
+use nineten_protocol::daily::Day;
 use nineten_protocol::key::{ContentHash, PublicKey};
 use nineten_protocol::money::MicroUsdp;
 use nineten_protocol::review_record::{ReviewRecord, Subject};
@@ -137,6 +138,25 @@ impl Store {
             })?);
         }
         Ok(out)
+    }
+
+    /// Stores a home node's detailed day, sealed by the caller (the store does not read it).
+    pub fn put_day_detail(&self, day: Day, sealed: &[u8]) -> Result<(), Error> {
+        let key = keys::day_detail(day.month().year(), day.month().month(), day.day());
+        self.db
+            .insert(key, sealed)
+            .map_err(Error::db("storing a detailed day"))?;
+        self.flush()
+    }
+
+    /// A detailed day, sealed, if stored.
+    pub fn day_detail(&self, day: Day) -> Result<Option<Vec<u8>>, Error> {
+        let key = keys::day_detail(day.month().year(), day.month().month(), day.day());
+        let value = self
+            .db
+            .get(key)
+            .map_err(Error::db("reading a detailed day"))?;
+        Ok(value.map(|v| v.to_vec()))
     }
 
     /// Stores what a record's roots name, in pages of [`INPUT_PAGE`], in one atomic batch.

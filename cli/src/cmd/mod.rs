@@ -18,7 +18,8 @@ use anyhow::Result;
 use nineten_node::config::DataDir;
 
 use crate::cli::{
-    Cli, Command, KeyCommand, MonthCommand, NodeCommand, ReceiptCommand, SubscriptionCommand,
+    Cli, Command, KeyCommand, MonthCommand, NodeCommand, ReceiptCommand, ReportCommand,
+    SubscriptionCommand,
 };
 
 pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
@@ -42,6 +43,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         Command::Month(MonthCommand::Export { month, home, out }) => {
             month::export(&data_dir, month, &home, &out)
         }
+        Command::Report(ReportCommand::Day { day, json }) => month::day(&data_dir, day, json),
         Command::ExampleMonth { out } => example::run(&out),
         Command::Testnet(args) => testnet::run(&args),
         Command::Import(args) => import::run(&data_dir, &args),

@@ -77,6 +77,46 @@ pub(crate) fn status(
     Ok(ExitCode::SUCCESS)
 }
 
+pub(crate) fn day(
+    data_dir: &nineten_node::config::DataDir,
+    day: nineten_protocol::daily::Day,
+    json_out: bool,
+) -> Result<ExitCode> {
+    let report = with_running(data_dir, async |c| Ok(c.day(day).await?))?;
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let r = &report.report;
+    println!(
+        "daily report of {day} by {}",
+        r["home"].as_str().unwrap_or("?")
+    );
+    println!(
+        "  receipts  {} (root {})",
+        r["count"],
+        r["receipts"].as_str().unwrap_or("?")
+    );
+    println!("  artists   {}", r["artists"].as_str().unwrap_or("?"));
+    println!();
+    println!(
+        "{:<16} {:<16} {:<16} {:>6} {:>9} {:>12}",
+        "listener", "track", "artist", "plays", "qualified", "listened"
+    );
+    for row in &report.detail.rows {
+        println!(
+            "{:<16} {:<16} {:<16} {:>6} {:>9} {:>10} s",
+            &row.listener.to_string()[..16],
+            &row.track.to_string()[..16],
+            &row.artist.to_string()[..16],
+            row.plays,
+            row.qualified,
+            row.listened_ms / 1000
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub(crate) fn export(
     data_dir: &nineten_node::config::DataDir,
     month: nineten_protocol::month::Month,

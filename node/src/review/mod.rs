@@ -10,10 +10,12 @@
 //! it stopped; everything it signs is stored (with the sets its roots name) before it is
 //! gossiped, so nothing signed is lost and nothing is signed twice.
 //!
+//! - [`daily`]: the daily reports, and the detailed day sealed at rest;
 //! - [`gather`]: a record's sets and the receipts and subscriptions they name, from peers,
 //!   checked;
 //! - [`view`]: a home node's month as held here, and its status.
 
+pub mod daily;
 pub mod gather;
 pub mod view;
 
@@ -150,14 +152,13 @@ impl Review {
             .collect()
     }
 
-    /// One turn: this node's next part in every month under review.
+    /// One turn: this node's daily reports as a home node, then its next part in every
+    /// month under review.
     pub async fn step(&self) -> Result<(), Error> {
         let now = self.gather.clock.now_ms();
-        let months = Self::months(now);
-        if months.is_empty() {
-            return Ok(());
-        }
         let records = self.store().node_records()?;
+        self.daily_reports(now, &records).await?;
+        let months = Self::months(now);
         for month in months {
             let directory = Directory::for_month(month, &records);
             if directory.get(&self.me()).is_none() {
@@ -179,6 +180,75 @@ impl Review {
             }
         }
         Ok(())
+    }
+
+    /// Signs the daily report of every day of this month and the last that has ended and
+    /// has none yet, when this node is a home node of that month's directory.
+    async fn daily_reports(
+        &self,
+        now: u64,
+        records: &[nineten_protocol::node_record::SignedNodeRecord],
+    ) -> Result<(), Error> {
+        let Some(current) = Month::containing(now) else {
+            return Ok(());
+        };
+        let me = self.me();
+        for month in [current.previous(), Some(current)].into_iter().flatten() {
+            if Directory::for_month(month, records).get(&me).is_none() {
+                continue;
+            }
+            let done: BTreeSet<Day> = MonthView::load(self.store(), &me, month)?
+                .daily
+                .iter()
+                .map(|d| d.body.day)
+                .collect();
+            let due: Vec<Day> = (1..=31)
+                .filter_map(|d| Day::new(month, d).ok())
+                .filter(|d| d.bounds_ms().1 <= now && !done.contains(d))
+                .collect();
+            if due.is_empty() {
+                continue;
+            }
+            let store = self.store().clone();
+            let held = blocking(move || store.receipts_of_home(month, &me, u64::MAX)).await?;
+            let mut by_day: BTreeMap<Day, Vec<SignedReceipt>> = BTreeMap::new();
+            for r in held {
+                if let Some(day) = Day::containing(r.receipt.started_at_ms) {
+                    by_day.entry(day).or_default().push(r);
+                }
+            }
+            for day in due {
+                let receipts = by_day.remove(&day).unwrap_or_default();
+                let (report, detail) = daily::report(&self.key, day, &receipts);
+                let sets = Sets {
+                    receipts: sorted(receipts.iter().map(SignedReceipt::id)),
+                    ..Sets::default()
+                };
+                self.store().put_sets(&report.id(), &sets)?;
+                self.store()
+                    .put_day_detail(day, &daily::seal(&self.key, &detail))?;
+                self.put_and_publish(ReviewRecord::Daily(report)).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// This home node's detailed day, opened, with its signed report.
+    pub fn day(
+        &self,
+        day: Day,
+    ) -> Result<(nineten_protocol::daily::SignedDailyReport, daily::DayDetail), Error> {
+        let view = MonthView::load(self.store(), &self.me(), day.month())?;
+        let report = view
+            .daily
+            .into_iter()
+            .find(|d| d.body.day == day)
+            .ok_or_else(|| Error::Review(format!("this node has no daily report of {day}")))?;
+        let sealed = self
+            .store()
+            .day_detail(day)?
+            .ok_or_else(|| Error::Review(format!("this node has no detailed day {day}")))?;
+        Ok((report, daily::open(&self.key, day, &sealed)?))
     }
 
     /// Stores a record this node signed, then gossips it.
@@ -568,10 +638,32 @@ impl Review {
         let close = schedule::close_ms(month);
         let held = blocking(move || store.receipts_of_home(month, &home, close)).await?;
         let named: BTreeSet<&ContentHash> = sets.receipts.iter().chain(&sets.excluded).collect();
-        let omitted: Vec<SignedReceipt> = held
+        let mut omitted: Vec<SignedReceipt> = held
             .into_iter()
             .filter(|r| !named.contains(&r.id()))
             .collect();
+        // And those the home node's own daily reports name.
+        for d in &view.daily {
+            let roots = Roots {
+                receipts: Some(d.body.receipts),
+                ..Roots::default()
+            };
+            let Some(day) = self.gather.sets(&d.id(), &roots, &sources).await? else {
+                continue;
+            };
+            let have: BTreeSet<ContentHash> = omitted.iter().map(SignedReceipt::id).collect();
+            let missing: Vec<ContentHash> = day
+                .receipts
+                .into_iter()
+                .filter(|id| !named.contains(id) && !have.contains(id))
+                .collect();
+            if missing.is_empty() {
+                continue;
+            }
+            if let Some(found) = self.gather.receipts(&missing, &sources).await? {
+                omitted.extend(found);
+            }
+        }
         if !omitted.is_empty() {
             warn!(%home, %month, omitted = omitted.len(), "the bundle leaves out receipts");
             let mut all = self
