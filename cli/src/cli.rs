@@ -60,6 +60,10 @@ pub(crate) enum Command {
     /// A home node's daily reports, as its operator reads them.
     #[command(subcommand)]
     Report(ReportCommand),
+    /// Disputes of the months under review: list them, show one with its evidence and the
+    /// detectors' findings, decide a suspect one as its arbiter.
+    #[command(subcommand)]
+    Dispute(DisputeCommand),
     /// Import an artist's audio files (WAV, FLAC, MP3, Ogg Vorbis) as a release: encode each
     /// to Ogg Opus on all cores, sign the release manifest, store everything in the node.
     Import(ImportArgs),
@@ -292,6 +296,37 @@ pub(crate) enum SubscriptionCommand {
         /// The wallet's or payment gateway's transaction id.
         #[arg(long, value_name = "REF")]
         payment_ref: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum DisputeCommand {
+    /// Every dispute of the months under review, with its verdict.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One dispute: what it objects to, the receipts in question, what this node's
+    /// detectors find among them, and whether this node is its arbiter.
+    Show {
+        /// The dispute's id (at least 8 hex digits).
+        id: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Decide a suspect dispute this node arbitrates: exclude every receipt in question, or
+    /// keep them all. The verdict is signed, stored and gossiped; the home node re-issues.
+    Decide {
+        /// The dispute's id (at least 8 hex digits).
+        id: String,
+        /// Exclude the receipts in question.
+        #[arg(long, conflicts_with = "keep", required_unless_present = "keep")]
+        exclude: bool,
+        /// Keep them: the bundle stands.
+        #[arg(long)]
+        keep: bool,
     },
 }
 

@@ -348,6 +348,9 @@ pub async fn serve(node: Arc<Node>, dir: &DataDir, port: u16) -> Result<Server, 
         .route("/v1/months/{month}", get(month_status))
         .route("/v1/months/{month}/export/{home}", get(month_export))
         .route("/v1/days/{day}", get(day_report))
+        .route("/v1/disputes", get(disputes))
+        .route("/v1/disputes/{id}", get(dispute))
+        .route("/v1/disputes/{id}/{decision}", post(decide_dispute))
         .route("/v1/shutdown", post(shutdown))
         .layer(DefaultBodyLimit::max(MAX_UPLOAD))
         .layer(middleware::from_fn_with_state(api.clone(), authorize))
@@ -662,6 +665,51 @@ async fn month_export(
         .map(|(name, text)| (name.to_string(), text))
         .collect();
     Ok(Json(MonthExport { files }))
+}
+
+/// A review error the caller can act on: 404 for what is not there, 409 for what cannot be
+/// done now.
+fn review_error(e: Error) -> ApiError {
+    match e {
+        Error::Review(why) if why.contains("no ") || why.contains("not stored") => {
+            ApiError(StatusCode::NOT_FOUND, why)
+        }
+        Error::Review(why) => ApiError(StatusCode::CONFLICT, why),
+        other => other.into(),
+    }
+}
+
+async fn disputes(State(api): State<Api>) -> ApiResult<Vec<crate::review::DisputeEntry>> {
+    Ok(Json(api.node.disputes()?))
+}
+
+async fn dispute(
+    State(api): State<Api>,
+    Path(id): Path<String>,
+) -> ApiResult<crate::review::DisputeDetail> {
+    Ok(Json(api.node.dispute(&id).await.map_err(review_error)?))
+}
+
+async fn decide_dispute(
+    State(api): State<Api>,
+    Path((id, decision)): Path<(String, String)>,
+) -> ApiResult<crate::review::DisputeEntry> {
+    let exclude = match decision.as_str() {
+        "exclude" => true,
+        "keep" => false,
+        other => {
+            return Err(ApiError(
+                StatusCode::NOT_FOUND,
+                format!("no decision {other:?}: exclude or keep"),
+            ));
+        }
+    };
+    Ok(Json(
+        api.node
+            .decide_dispute(&id, exclude)
+            .await
+            .map_err(review_error)?,
+    ))
 }
 
 /// A home node's day: its signed report and the detail only it can open.
@@ -999,6 +1047,30 @@ impl Client {
     /// The review status of every home node's `month`.
     pub async fn month_status(&self, month: Month) -> Result<Vec<crate::review::Status>, Error> {
         self.get(&format!("/v1/months/{month}")).await
+    }
+
+    /// Every dispute of the months under review.
+    pub async fn disputes(&self) -> Result<Vec<crate::review::DisputeEntry>, Error> {
+        self.get("/v1/disputes").await
+    }
+
+    /// One dispute, with its evidence and the node's findings.
+    pub async fn dispute(&self, id: &str) -> Result<crate::review::DisputeDetail, Error> {
+        self.get(&format!("/v1/disputes/{id}")).await
+    }
+
+    /// Decides a suspect dispute the node arbitrates.
+    pub async fn decide_dispute(
+        &self,
+        id: &str,
+        exclude: bool,
+    ) -> Result<crate::review::DisputeEntry, Error> {
+        let decision = if exclude { "exclude" } else { "keep" };
+        self.post(
+            &format!("/v1/disputes/{id}/{decision}"),
+            &serde_json::json!({}),
+        )
+        .await
     }
 
     /// This home node's report and detail of `day`.

@@ -1004,6 +1004,25 @@ impl Node {
         self.review.export(home, month).await
     }
 
+    /// Every dispute of the months under review.
+    pub fn disputes(&self) -> Result<Vec<crate::review::DisputeEntry>, Error> {
+        self.review.disputes()
+    }
+
+    /// One dispute, with its evidence and this node's findings.
+    pub async fn dispute(&self, id: &str) -> Result<crate::review::DisputeDetail, Error> {
+        self.review.show_dispute(id).await
+    }
+
+    /// The operator's verdict on a suspect dispute this node arbitrates.
+    pub async fn decide_dispute(
+        &self,
+        id: &str,
+        exclude: bool,
+    ) -> Result<crate::review::DisputeEntry, Error> {
+        self.review.decide_suspect(id, exclude).await
+    }
+
     /// This home node's daily report of `day` and its detailed day, opened.
     pub fn day(
         &self,

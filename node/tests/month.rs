@@ -56,6 +56,7 @@ async fn operator(
     cluster: u16,
     clock: &ManualClock,
     cheat: Option<Cheat>,
+    suspects: review::Arbitration,
     peers: &[Arc<Node>],
 ) -> Arc<Node> {
     let mut config = Config::new(DataDir::new(Some(dir.join(format!("op{i}")))));
@@ -68,7 +69,7 @@ async fn operator(
     });
     config.review = review::Options {
         interval: Duration::from_millis(100),
-        suspects: review::Arbitration::Auto,
+        suspects,
         cheat,
     };
     for p in peers {
@@ -103,12 +104,20 @@ async fn eventually<F: std::future::Future<Output = bool>>(
 
 impl Network {
     async fn start(clusters: &[u16], cheat: Option<Cheat>) -> Self {
+        Self::start_with(clusters, cheat, review::Arbitration::Auto).await
+    }
+
+    async fn start_with(
+        clusters: &[u16],
+        cheat: Option<Cheat>,
+        suspects: review::Arbitration,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let clock = ManualClock::new(october_first_noon());
         let mut nodes: Vec<Arc<Node>> = Vec::new();
         for (i, c) in clusters.iter().enumerate() {
             let cheat = if i == 0 { cheat } else { None };
-            let node = operator(dir.path(), i, *c, &clock, cheat, &nodes).await;
+            let node = operator(dir.path(), i, *c, &clock, cheat, suspects, &nodes).await;
             nodes.push(node);
         }
         let net = Self {
@@ -144,14 +153,37 @@ impl Network {
         self.nodes.iter().find(|n| n.key() == *key).unwrap()
     }
 
-    /// Subscribes `listeners` month keys through the home node (asked through node 1), and
-    /// gossips from node 1 `plays` receipts of each, alternating artists 0 and 1 (listener
-    /// `l` plays artist 1 only every third time); returns the receipts.
+    /// Subscribes `listeners` month keys through the home node (asked through the other
+    /// nodes), and gossips `plays` receipts of each, alternating artists 0 and 1 (artist 1
+    /// every third play), one an hour from October's first midnight; returns the receipts.
     async fn listen(&self, listeners: u8, plays: u64) -> Vec<SignedReceipt> {
-        let via = &self.nodes[1];
+        let all = self
+            .play(0..listeners, plays, |l, seq| {
+                (
+                    ContentHash::of(&[l, seq as u8]),
+                    artist(u8::from(seq % 3 == 0)),
+                    seq * 3_600_000 + u64::from(l),
+                )
+            })
+            .await;
+        self.hold(all.len()).await;
+        all
+    }
+
+    /// Subscribes the month keys of listener secrets `seeds` through the home node and
+    /// gossips (without waiting for them to arrive) `plays` receipts of each: `what(listener, seq)` gives the track, the artist
+    /// and the start (ms after October's first midnight); every listen 100 s of 200 s.
+    async fn play(
+        &self,
+        seeds: std::ops::Range<u8>,
+        plays: u64,
+        what: impl Fn(u8, u64) -> (ContentHash, PublicKey, u64),
+    ) -> Vec<SignedReceipt> {
         let home = self.home().key();
         let mut all = Vec::new();
-        for l in 0..listeners {
+        for l in seeds {
+            // Each node asks for a few: a home node takes a few requests a second per peer.
+            let via = &self.nodes[1 + usize::from(l) % (self.nodes.len() - 1)];
             let key = ListenerSecret::from_bytes([l + 1; 32]).month_key(october());
             let request = Request::new(&home, &key, october(), PaymentRef::new("tx").unwrap());
             let Subscribed::Subscribed(s) = via.net().subscribe(home, request).await.unwrap()
@@ -163,25 +195,33 @@ impl Network {
                 .put_subscriptions(std::slice::from_ref(&s))
                 .unwrap();
             via.net().publish_subscription(s).await.unwrap();
+            let mut mine = Vec::new();
             for seq in 0..plays {
+                let (track, artist, at) = what(l, seq);
                 let r = Receipt {
                     listener: key.public(),
                     seq,
-                    track: ContentHash::of(&[l, seq as u8]),
-                    artist: artist(u8::from(seq % 3 == 0)),
-                    started_at_ms: october().bounds_ms().0 + seq * 3_600_000 + u64::from(l),
+                    track,
+                    artist,
+                    started_at_ms: october().bounds_ms().0 + at,
                     listened_ms: 100_000,
                     track_ms: 200_000,
                     home_node: home,
                 }
                 .sign(&key);
-                all.push(r);
+                mine.push(r);
             }
+            for r in &mine {
+                via.net().publish(*r).await.unwrap();
+            }
+            all.extend(mine);
         }
-        for r in &all {
-            via.net().publish(*r).await.unwrap();
-        }
-        let want = all.len();
+        all
+    }
+
+    /// Waits until every operator holds `want` receipts of the home node's October.
+    async fn hold(&self, want: usize) {
+        let home = self.home().key();
         for node in &self.nodes {
             eventually(30, "every operator holds every receipt", || async {
                 node.library()
@@ -193,7 +233,6 @@ impl Network {
             })
             .await;
         }
-        all
     }
 
     /// Moves the clock past the close.
@@ -242,7 +281,11 @@ async fn an_honest_month_verifies_with_the_three_attestations_the_directory_name
     .await;
     let first: nineten_protocol::daily::Day = "2026-10-01".parse().unwrap();
     let (report, detail) = net.home().day(first).unwrap();
-    assert_eq!(report.body.count as usize, receipts.len(), "every listen started on the 1st");
+    assert_eq!(
+        report.body.count as usize,
+        receipts.len(),
+        "every listen started on the 1st"
+    );
     assert_eq!(
         detail.rows.iter().map(|r| r.plays).sum::<u32>() as usize,
         receipts.len()
@@ -254,7 +297,10 @@ async fn an_honest_month_verifies_with_the_three_attestations_the_directory_name
     net.verified_everywhere(60).await;
     let status = net.status_at(net.home());
     let rv = net.reviewers();
-    assert_eq!(status.daily_reports, 31, "every day of October, gossiped to the reviewers");
+    assert_eq!(
+        status.daily_reports, 31,
+        "every day of October, gossiped to the reviewers"
+    );
     assert_eq!(net.status_at(&net.nodes[1]).daily_reports, 31);
     assert_eq!(status.round, Some(0));
     assert!(status.disputes.is_empty());
@@ -430,7 +476,16 @@ async fn an_offline_reviewer_is_replaced_after_the_deadline_and_a_restart_resume
     home.shutdown().await.unwrap();
     drop(home);
     net.nodes.remove(0);
-    let restarted = operator(&dir, 0, net.clusters[0], &net.clock, None, &net.nodes).await;
+    let restarted = operator(
+        &dir,
+        0,
+        net.clusters[0],
+        &net.clock,
+        None,
+        review::Arbitration::Auto,
+        &net.nodes,
+    )
+    .await;
     net.nodes.insert(0, restarted);
 
     // After day 10 the rank-1 cluster peer is asked, and the month verifies.
@@ -456,5 +511,123 @@ async fn an_offline_reviewer_is_replaced_after_the_deadline_and_a_restart_resume
         .filter(|a| a.body.role == Role::Home)
         .count();
     assert_eq!(home_attestations, 1);
+    assert!(audit(&records).unwrap().verified());
+}
+
+/// Honest listeners, a looper (30 plays of one track in a morning) and a farm (20 new
+/// listeners playing only artist 9); returns the honest receipts and the fraudulent ones.
+async fn honest_a_looper_and_a_farm(net: &Network) -> (Vec<SignedReceipt>, Vec<SignedReceipt>) {
+    let honest = net
+        .play(0..3, 12, |l, seq| {
+            (
+                ContentHash::of(&[l, seq as u8]),
+                artist(u8::from(seq % 3 == 0)),
+                seq * 3_600_000 + u64::from(l),
+            )
+        })
+        .await;
+    let mut fraud = net
+        .play(100..101, 30, |_, seq| {
+            (ContentHash([42; 32]), artist(9), seq * 200_000)
+        })
+        .await;
+    fraud.extend(
+        net.play(120..140, 20, |l, seq| {
+            (
+                ContentHash::of(&[l, seq as u8, 9]),
+                artist(9),
+                seq * 200_000 + u64::from(l),
+            )
+        })
+        .await,
+    );
+    net.hold(honest.len() + fraud.len()).await;
+    (honest, fraud)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_looper_and_a_bot_farm_are_flagged_disputed_and_excluded_by_verdict() {
+    let net = Network::start(&[0, 0, 1, 2], None).await;
+    let (honest, fraud) = honest_a_looper_and_a_farm(&net).await;
+    net.close();
+    net.verified_everywhere(90).await;
+    let status = net.status_at(net.home());
+    assert_eq!(status.round, Some(1));
+    assert!(!status.disputes.is_empty());
+    for d in &status.disputes {
+        assert_eq!(d.kind, Kind::Suspect);
+        assert_eq!(d.outcome, Some(Outcome::Upheld));
+    }
+    let (records, tally) = net
+        .home()
+        .month_export(net.home().key(), october())
+        .await
+        .unwrap();
+    let excluded: std::collections::BTreeSet<ContentHash> =
+        records.excluded.iter().map(|r| r.id()).collect();
+    let wanted: std::collections::BTreeSet<ContentHash> = fraud.iter().map(|r| r.id()).collect();
+    assert_eq!(
+        excluded, wanted,
+        "exactly the looper's and the farm's receipts"
+    );
+    assert_eq!(records.receipts.len(), honest.len());
+    assert!(
+        !tally.artists.contains_key(&artist(9)),
+        "the farmed artist gets nothing"
+    );
+    assert_eq!(tally.artist_total(), 3 * 9_000_000);
+    let audited = audit(&records).unwrap();
+    assert!(audited.verified(), "{:#?}", audited.checks);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_decides_a_suspect_dispute_as_arbiter() {
+    let net = Network::start_with(&[0, 0, 1, 2], None, review::Arbitration::Manual).await;
+    let (_, fraud) = honest_a_looper_and_a_farm(&net).await;
+    net.close();
+    let rv = net.reviewers();
+    let arbiter = net
+        .by_key(&rv.arbiters(&rv.external(0).unwrap())[0])
+        .clone();
+    eventually(60, "both reviewers dispute", || async {
+        arbiter.disputes().unwrap().len() == 2
+    })
+    .await;
+    let waiting = net.status_at(net.home());
+    assert!(!waiting.verified);
+    assert!(
+        waiting.waiting_for.contains("verdict"),
+        "{}",
+        waiting.waiting_for
+    );
+    let disputes = arbiter.disputes().unwrap();
+    let first = disputes[0].dispute.id.to_string();
+    let shown = arbiter.dispute(&first[..12]).await.unwrap();
+    assert_eq!(shown.evidence, Some(fraud.len()));
+    assert_eq!(shown.arbiter_rank, Some(0));
+    let detectors: std::collections::BTreeSet<_> =
+        shown.findings.iter().map(|f| f.detector).collect();
+    assert!(detectors.contains(&nineten_protocol::detectors::Detector::Loop));
+    assert!(detectors.contains(&nineten_protocol::detectors::Detector::Farm));
+    // Not the arbiter: refused, with the reason.
+    let err = net.home().decide_dispute(&first, true).await.unwrap_err();
+    assert!(err.to_string().contains("not an arbiter"), "{err}");
+    assert!(arbiter.decide_dispute("abc", true).await.is_err());
+    for d in &disputes {
+        let decided = arbiter
+            .decide_dispute(&d.dispute.id.to_string(), true)
+            .await
+            .unwrap();
+        assert_eq!(decided.dispute.outcome, Some(Outcome::Upheld));
+    }
+    let again = arbiter.decide_dispute(&first, false).await.unwrap_err();
+    assert!(again.to_string().contains("decided already"), "{again}");
+    net.verified_everywhere(60).await;
+    let (records, _) = net
+        .home()
+        .month_export(net.home().key(), october())
+        .await
+        .unwrap();
+    assert_eq!(records.excluded.len(), fraud.len());
     assert!(audit(&records).unwrap().verified());
 }

@@ -17,6 +17,7 @@
 //! | [`daily`], [`bundle`], [`review`] | daily reports, bundles, attestations, disputes, verdicts |
 //! | [`review_record`] | any of those five as one type, told apart by its tag |
 //! | [`schedule`] | the month's deadlines and the reviewer and arbiter ranks due |
+//! | [`detectors`] | fraud detectors over a home node's month: their findings and evidence |
 //! | [`audit`] | a home node's month checked from its exported records alone |
 //! | [`jsonl`] | reading a file of records, one JSON object per line, with line-numbered errors |
 //! | [`settlement`] | `settle`: a month of receipts and subscriptions to a [`tally::Tally`] |
@@ -33,6 +34,7 @@
 pub mod audit;
 pub mod bundle;
 pub mod daily;
+pub mod detectors;
 pub mod directory;
 pub mod error;
 pub mod identity;

@@ -18,8 +18,8 @@ use anyhow::Result;
 use nineten_node::config::DataDir;
 
 use crate::cli::{
-    Cli, Command, KeyCommand, MonthCommand, NodeCommand, ReceiptCommand, ReportCommand,
-    SubscriptionCommand,
+    Cli, Command, DisputeCommand, KeyCommand, MonthCommand, NodeCommand, ReceiptCommand,
+    ReportCommand, SubscriptionCommand,
 };
 
 pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
@@ -44,6 +44,13 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             month::export(&data_dir, month, &home, &out)
         }
         Command::Report(ReportCommand::Day { day, json }) => month::day(&data_dir, day, json),
+        Command::Dispute(DisputeCommand::List { json }) => month::disputes(&data_dir, json),
+        Command::Dispute(DisputeCommand::Show { id, json }) => {
+            month::show_dispute(&data_dir, &id, json)
+        }
+        Command::Dispute(DisputeCommand::Decide { id, exclude, .. }) => {
+            month::decide_dispute(&data_dir, &id, exclude)
+        }
         Command::ExampleMonth { out } => example::run(&out),
         Command::Testnet(args) => testnet::run(&args),
         Command::Import(args) => import::run(&data_dir, &args),

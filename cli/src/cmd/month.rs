@@ -117,6 +117,87 @@ pub(crate) fn day(
     Ok(ExitCode::SUCCESS)
 }
 
+fn dispute_line(e: &nineten_node::review::DisputeEntry) -> String {
+    let d = &e.dispute;
+    let outcome = match (d.outcome, d.arbiter) {
+        (Some(o), Some(a)) => format!("{o:?} by {a}").to_lowercase(),
+        _ => "waiting for the arbiter".to_string(),
+    };
+    format!(
+        "{} {} {} round {} {:?} by {}: {outcome}",
+        d.id, e.month, e.home, d.round, d.kind, d.by
+    )
+}
+
+pub(crate) fn disputes(
+    data_dir: &nineten_node::config::DataDir,
+    json_out: bool,
+) -> Result<ExitCode> {
+    let all = with_running(data_dir, async |c| Ok(c.disputes().await?))?;
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(&all)?);
+    } else if all.is_empty() {
+        println!("no dispute in the months under review");
+    } else {
+        for e in &all {
+            println!("{}", dispute_line(e));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn show_dispute(
+    data_dir: &nineten_node::config::DataDir,
+    id: &str,
+    json_out: bool,
+) -> Result<ExitCode> {
+    let d = with_running(data_dir, async |c| Ok(c.dispute(id).await?))?;
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(&d)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{}", dispute_line(&d.entry));
+    println!(
+        "  claimed   {}",
+        d.dispute["claimed"].as_str().unwrap_or("?")
+    );
+    match d.evidence {
+        Some(n) => println!("  evidence  {n} receipt(s)"),
+        None => println!(
+            "  evidence  root {}",
+            d.dispute["evidence"].as_str().unwrap_or("?")
+        ),
+    }
+    for f in &d.findings {
+        println!(
+            "  finding   {:?} {}: {} against a threshold of {} (score {} per mille), {} receipt(s)",
+            f.detector,
+            f.subject,
+            f.figure,
+            f.threshold,
+            f.score,
+            f.receipts.len()
+        );
+    }
+    match d.arbiter_rank {
+        Some(rank) => println!("  arbiter   this node, rank {rank}"),
+        None => println!("  arbiter   not this node"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn decide_dispute(
+    data_dir: &nineten_node::config::DataDir,
+    id: &str,
+    exclude: bool,
+) -> Result<ExitCode> {
+    let e = with_running(data_dir, async |c| {
+        Ok(c.decide_dispute(id, exclude).await?)
+    })?;
+    println!("{}", dispute_line(&e));
+    Ok(ExitCode::SUCCESS)
+}
+
 pub(crate) fn export(
     data_dir: &nineten_node::config::DataDir,
     month: nineten_protocol::month::Month,

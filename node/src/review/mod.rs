@@ -25,6 +25,7 @@ use std::time::Duration;
 use nineten_protocol::audit::MonthRecords;
 use nineten_protocol::bundle::{Bundle, Inputs, SignedBundle};
 use nineten_protocol::daily::Day;
+use nineten_protocol::detectors;
 use nineten_protocol::directory::Directory;
 use nineten_protocol::identity::Keypair;
 use nineten_protocol::key::{ContentHash, PublicKey};
@@ -286,6 +287,144 @@ impl Review {
                 Ok(view::status(&view, &directory, &home, month, now))
             })
             .collect()
+    }
+
+    /// Every dispute of the months under review, newest month first.
+    pub fn disputes(&self) -> Result<Vec<DisputeEntry>, Error> {
+        let mut out = Vec::new();
+        for month in Self::months(self.gather.clock.now_ms()) {
+            for status in self.status(month)? {
+                for d in status.disputes {
+                    out.push(DisputeEntry {
+                        home: status.home,
+                        month,
+                        dispute: d,
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The dispute whose id is or starts with `id` (at least 8 hex digits).
+    fn find_dispute(&self, id: &str) -> Result<(DisputeEntry, SignedDispute), Error> {
+        let id = id.to_ascii_lowercase();
+        if id.len() < 8 {
+            return Err(Error::Review(format!(
+                "dispute id {id:?} is too short: give at least 8 hex digits"
+            )));
+        }
+        let mut found = self
+            .disputes()?
+            .into_iter()
+            .filter(|e| e.dispute.id.to_string().starts_with(&id));
+        let entry = found.next().ok_or_else(|| {
+            Error::Review(format!(
+                "no dispute {id} in the months under review (see `9ten dispute list`)"
+            ))
+        })?;
+        if found.next().is_some() {
+            return Err(Error::Review(format!(
+                "{id} matches several disputes: give more of the id"
+            )));
+        }
+        let Some(ReviewRecord::Dispute(d)) = self.store().review(&entry.dispute.id)? else {
+            return Err(Error::Review(format!("dispute {id} is not stored here")));
+        };
+        Ok((entry, d))
+    }
+
+    /// A dispute, its evidence and what this node's detectors find in it.
+    pub async fn show_dispute(&self, id: &str) -> Result<DisputeDetail, Error> {
+        let (entry, d) = self.find_dispute(id)?;
+        let Some(ReviewRecord::Bundle(bundle)) = self.store().review(&d.body.bundle)? else {
+            return Err(Error::Review(format!(
+                "the bundle of dispute {id} is not stored here"
+            )));
+        };
+        let weighed = match d.body.kind {
+            Kind::Suspect => self.weigh(entry.home, &bundle, &d).await?,
+            _ => None,
+        };
+        let (evidence, findings) = weighed.map_or((None, Vec::new()), |(e, f)| (Some(e.len()), f));
+        Ok(DisputeDetail {
+            entry,
+            dispute: serde_json::from_str(&d.to_json()).expect("a record's JSON parses"),
+            evidence,
+            findings,
+            arbiter_rank: self.arbiter_rank(&d, &bundle)?,
+        })
+    }
+
+    /// This node's rank in the arbiter list of the dispute's round, if it is in it.
+    fn arbiter_rank(&self, d: &SignedDispute, bundle: &SignedBundle) -> Result<Option<u8>, Error> {
+        let (home, month) = (bundle.body.home, bundle.body.month);
+        let records = self.store().node_records()?;
+        let Ok(reviewers) = Reviewers::choose(&Directory::for_month(month, &records), &home) else {
+            return Ok(None);
+        };
+        let view = MonthView::load(self.store(), &home, month)?;
+        Ok(reviewers
+            .arbiters_of_round(&d.body.bundle, &view.attestations, &view.disputes)
+            .iter()
+            .position(|k| *k == self.me())
+            .and_then(|r| u8::try_from(r).ok()))
+    }
+
+    /// The operator's verdict on a suspect dispute this node arbitrates: exclude every
+    /// receipt in question, or keep them all.
+    pub async fn decide_suspect(&self, id: &str, exclude: bool) -> Result<DisputeEntry, Error> {
+        let (entry, d) = self.find_dispute(id)?;
+        if d.body.kind != Kind::Suspect {
+            return Err(Error::Review(format!(
+                "dispute {id} is {:?}: only suspect disputes are the operator's judgement (the others are decided by recomputing)",
+                d.body.kind
+            ).to_lowercase()));
+        }
+        if entry.dispute.outcome.is_some() {
+            return Err(Error::Review(format!("dispute {id} is decided already")));
+        }
+        let Some(ReviewRecord::Bundle(bundle)) = self.store().review(&d.body.bundle)? else {
+            return Err(Error::Review(format!(
+                "the bundle of dispute {id} is not stored here"
+            )));
+        };
+        let due = schedule::arbiter_rank_due(entry.month, self.gather.clock.now_ms());
+        let rank = match self.arbiter_rank(&d, &bundle)? {
+            Some(rank) if rank <= due => rank,
+            Some(rank) => {
+                return Err(Error::Review(format!(
+                    "this node is arbiter rank {rank} of dispute {id}: rank {due} is asked now"
+                )));
+            }
+            None => {
+                return Err(Error::Review(format!(
+                    "this node is not an arbiter of dispute {id}"
+                )));
+            }
+        };
+        let roots = Roots {
+            receipts: Some(d.body.evidence),
+            ..Roots::default()
+        };
+        let evidence = self
+            .gather
+            .sets(&d.id(), &roots, &[d.body.by, entry.home])
+            .await?
+            .ok_or_else(|| {
+                Error::Review(format!("the evidence of dispute {id} cannot be had yet"))
+            })?;
+        let (outcome, excluded) = if exclude {
+            (Outcome::Upheld, evidence.receipts)
+        } else {
+            (Outcome::Rejected, Vec::new())
+        };
+        self.verdict(&d, outcome, excluded, Vec::new(), rank)
+            .await?;
+        let mut decided = entry;
+        decided.dispute.outcome = Some(outcome);
+        decided.dispute.arbiter = Some(self.me());
+        Ok(decided)
     }
 
     /// The export of `home`'s `month` (`review.md`, "What an auditor can check alone") and
@@ -594,10 +733,27 @@ impl Review {
             return Ok(());
         };
         let id = last.id();
-        if view.answered(&id, &me)
-            || view
-                .attestation(&last, role, &reviewers)
-                .is_some_and(|a| a.body.rank < rank)
+        if view.answered(&id, &me) {
+            // After a rejection the bundle stands, and the objector attests it.
+            let mine: Vec<&SignedDispute> =
+                view.disputes_of(&id).filter(|d| d.body.by == me).collect();
+            let attested = view
+                .attestations
+                .iter()
+                .any(|a| a.body.bundle == id && a.body.reviewer == me);
+            let rejected = !mine.is_empty()
+                && mine.iter().all(|d| {
+                    view.verdict(&d.id(), &reviewers)
+                        .is_some_and(|v| v.body.outcome == Outcome::Rejected)
+                });
+            if rejected && !attested {
+                return self.attest(&last, role, rank).await;
+            }
+            return Ok(());
+        }
+        if view
+            .attestation(&last, role, &reviewers)
+            .is_some_and(|a| a.body.rank < rank)
         {
             return Ok(());
         }
@@ -698,6 +854,47 @@ impl Review {
                 .dispute(&last, Kind::Computation, Vec::new(), tally.digest())
                 .await;
         }
+        // Fraud: what the detectors flag, less what a verdict already judged.
+        let receipts = self
+            .gather
+            .receipts(&sets.receipts, &sources)
+            .await?
+            .unwrap_or_default();
+        let judged = self.judged(&view, &reviewers).await?;
+        let (findings, receipts) =
+            blocking(move || Ok::<_, Error>((detectors::detect(&receipts), receipts))).await?;
+        let suspect: Vec<ContentHash> = detectors::flagged(&findings)
+            .into_iter()
+            .filter(|id| !judged.contains(id))
+            .collect();
+        if !suspect.is_empty() {
+            for f in &findings {
+                warn!(%home, %month, detector = ?f.detector, subject = %f.subject, figure = f.figure, threshold = f.threshold, "flagged");
+            }
+            let out: BTreeSet<&ContentHash> = suspect.iter().collect();
+            let kept: Vec<SignedReceipt> = receipts
+                .into_iter()
+                .filter(|r| !out.contains(&r.id()))
+                .collect();
+            let subscriptions = self
+                .gather
+                .subscriptions(&sets.subscriptions, &sources)
+                .await?
+                .unwrap_or_default();
+            let carry = sets.carry.clone();
+            let claimed = blocking(move || {
+                settle(Input {
+                    month,
+                    receipts: &kept,
+                    subscriptions: &subscriptions,
+                    carry_in: &carry,
+                })
+            })
+            .await?;
+            return self
+                .dispute(&last, Kind::Suspect, suspect, claimed.digest())
+                .await;
+        }
         self.attest(&last, role, rank).await
     }
 
@@ -732,6 +929,33 @@ impl Review {
             expected.extend(vs.excluded);
         }
         Ok(sets.excluded.iter().copied().collect::<BTreeSet<_>>() == expected)
+    }
+
+    /// The receipts a standing verdict on a suspect dispute of the month already judged
+    /// (excluded or kept): they are not disputed again.
+    async fn judged(
+        &self,
+        view: &MonthView,
+        reviewers: &Reviewers,
+    ) -> Result<BTreeSet<ContentHash>, Error> {
+        let mut out = BTreeSet::new();
+        for d in view
+            .disputes
+            .iter()
+            .filter(|d| d.body.kind == Kind::Suspect && counted(reviewers, d))
+        {
+            if view.verdict(&d.id(), reviewers).is_none() {
+                continue;
+            }
+            let roots = Roots {
+                receipts: Some(d.body.evidence),
+                ..Roots::default()
+            };
+            if let Some(evidence) = self.gather.sets(&d.id(), &roots, &[d.body.by]).await? {
+                out.extend(evidence.receipts);
+            }
+        }
+        Ok(out)
     }
 
     /// What `home`'s last bundle of the month before `month` carries out in all (0 without
@@ -885,14 +1109,24 @@ impl Review {
                     debug!(dispute = %d.id(), "a suspect dispute waits for the operator");
                     return Ok(());
                 }
-                let roots = Roots {
-                    receipts: Some(d.body.evidence),
-                    ..Roots::default()
-                };
-                let Some(evidence) = self.gather.sets(&d.id(), &roots, &sources).await? else {
+                let Some((evidence, findings)) = self.weigh(home, bundle, d).await? else {
                     return Ok(());
                 };
-                (Outcome::Upheld, evidence.receipts, Vec::new())
+                // The automatic policy: exclude what this node's own detectors flag too.
+                let flagged = detectors::flagged(&findings);
+                let excluded: Vec<ContentHash> = evidence
+                    .iter()
+                    .filter(|id| flagged.contains(id))
+                    .copied()
+                    .collect();
+                let outcome = if excluded.is_empty() {
+                    Outcome::Rejected
+                } else if excluded.len() == evidence.len() {
+                    Outcome::Upheld
+                } else {
+                    Outcome::Partly
+                };
+                (outcome, excluded, Vec::new())
             }
             Kind::Carry => {
                 debug!(dispute = %d.id(), "carry disputes are decided by the operator");
@@ -900,6 +1134,41 @@ impl Review {
             }
         };
         self.verdict(d, outcome, excluded, added, rank).await
+    }
+
+    /// A suspect dispute's evidence and the findings of this node's detectors over the
+    /// bundle's receipts; `None` while they cannot be had.
+    pub async fn weigh(
+        &self,
+        home: PublicKey,
+        bundle: &SignedBundle,
+        d: &SignedDispute,
+    ) -> Result<Option<(Vec<ContentHash>, Vec<detectors::Finding>)>, Error> {
+        let sources = [d.body.by, home];
+        let roots = Roots {
+            receipts: Some(d.body.evidence),
+            ..Roots::default()
+        };
+        let Some(evidence) = self.gather.sets(&d.id(), &roots, &sources).await? else {
+            return Ok(None);
+        };
+        let Some(inputs) = self
+            .gather
+            .sets(&bundle.id(), &Roots::of_bundle(bundle), &sources)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let Some(receipts) = self.gather.receipts(&inputs.receipts, &sources).await? else {
+            return Ok(None);
+        };
+        let findings = blocking(move || Ok::<_, Error>(detectors::detect(&receipts))).await?;
+        let evidence_set: BTreeSet<&ContentHash> = evidence.receipts.iter().collect();
+        let findings = findings
+            .into_iter()
+            .filter(|f| f.receipts.iter().any(|r| evidence_set.contains(r)))
+            .collect();
+        Ok(Some((evidence.receipts, findings)))
     }
 
     async fn verdict(
@@ -931,6 +1200,32 @@ impl Review {
         info!(dispute = %d.id(), ?outcome, "verdict");
         self.put_and_publish(ReviewRecord::Verdict(v)).await
     }
+}
+
+/// A dispute, with the home node and month it is about.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DisputeEntry {
+    /// The home node.
+    pub home: PublicKey,
+    /// The month.
+    pub month: Month,
+    /// The dispute and its verdict.
+    pub dispute: view::DisputeStatus,
+}
+
+/// A dispute as `9ten dispute show` shows it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DisputeDetail {
+    /// What it is about.
+    pub entry: DisputeEntry,
+    /// The signed dispute's JSON form.
+    pub dispute: serde_json::Value,
+    /// How many receipts are in question (when the evidence is held).
+    pub evidence: Option<usize>,
+    /// What this node's detectors find among them (suspect disputes).
+    pub findings: Vec<detectors::Finding>,
+    /// This node's rank among the dispute's arbiters, if it is one.
+    pub arbiter_rank: Option<u8>,
 }
 
 /// A verdict's sets to apply in a re-issue, with the nodes that hold its receipts (the
