@@ -631,3 +631,57 @@ async fn an_operator_decides_a_suspect_dispute_as_arbiter() {
     assert_eq!(records.excluded.len(), fraud.len());
     assert!(audit(&records).unwrap().verified());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_and_forged_review_records_are_refused_and_counted() {
+    let net = Network::start(&[0, 1], None).await;
+    let (liar, victim) = (&net.nodes[0], &net.nodes[1]);
+    let key = Keypair::from_seed([77; 32]);
+    let honest = Record::sign(
+        Attestation {
+            bundle: ContentHash([1; 32]),
+            tally: ContentHash([2; 32]),
+            role: Role::Cluster,
+            rank: 0,
+            reviewer: key.public(),
+        },
+        &key,
+    );
+    let mut forged = honest.clone();
+    forged.body.rank = 1; // the signature was over rank 0
+    let topic = libp2p::gossipsub::IdentTopic::new(nineten_protocol::wire::REVIEW_TOPIC);
+    let before = victim.net().stats().await.unwrap();
+    for bytes in [
+        b"9ten/bundle/v1\0 cut short".to_vec(),
+        vec![0xff; 64],
+        forged.to_bytes(),
+        honest.to_bytes(),
+    ] {
+        liar.net().publish_raw(topic.clone(), bytes).await.unwrap();
+    }
+    eventually(20, "the honest attestation arrives", || async {
+        victim
+            .library()
+            .store()
+            .review(&honest.id())
+            .unwrap()
+            .is_some()
+    })
+    .await;
+    let after = victim.net().stats().await.unwrap();
+    assert_eq!(after.reviews - before.reviews, 1);
+    assert!(
+        after.reviews_rejected - before.reviews_rejected >= 3,
+        "{} refused",
+        after.reviews_rejected - before.reviews_rejected
+    );
+    // The forged copy shares the honest one's id only if its message matches; it does not.
+    assert!(
+        victim
+            .library()
+            .store()
+            .review(&forged.id())
+            .unwrap()
+            .is_none()
+    );
+}
