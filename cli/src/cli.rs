@@ -45,9 +45,14 @@ pub(crate) enum Command {
         /// The home node's key (see `9ten nodes`).
         #[arg(long, value_name = "NODE")]
         home: PublicKey,
-        /// The wallet's or payment gateway's transaction id of the fee paid.
+        /// The wallet's or payment gateway's transaction id of the fee paid (with
+        /// `--auto-renew`, the standing payment order's reference).
         #[arg(long, value_name = "REF")]
         payment_ref: String,
+        /// Renew each month through the same home node, moving the carry, until
+        /// `9ten subscription cancel`.
+        #[arg(long)]
+        auto_renew: bool,
     },
     /// List the home nodes this node knows of (the directory of node records).
     Nodes,
@@ -282,6 +287,9 @@ pub(crate) enum SubscriptionCommand {
         /// The request's id (or the start of it), as `list` shows.
         id: String,
     },
+    /// End this listener's standing order (`subscribe --auto-renew`): no more renewals; the
+    /// subscriptions already signed stand.
+    Cancel,
     /// Sign a subscription with the home node's key and print it as a JSON line.
     Sign {
         /// The home node's key file (kind node).

@@ -25,7 +25,9 @@
 //! | GET | `/v1/receipts/{listener}` | → receipts (JSON objects), found through the DHT |
 //! | GET | `/v1/nodes` | → node records (JSON forms): the directory as this node knows it |
 //! | POST | `/v1/subscribe` | `{"home","payment_ref"}` → [`Subscribed`] |
+//! | POST | `/v1/subscribe` with `"auto_renew":true` | keeps a standing order too |
 //! | GET | `/v1/subscriptions` | → [`Subscriptions`] |
+//! | POST | `/v1/subscriptions/cancel` | ends the standing order → [`Cancelled`] |
 //! | POST | `/v1/subscriptions/{id}/approve` or `/reject` | → [`Subscribed`] |
 //! | POST | `/v1/shutdown` | → `{}`; the node stops |
 //!
@@ -54,6 +56,7 @@ use hyper_util::rt::TokioExecutor;
 use nineten_protocol::key::{ContentHash, PublicKey};
 use nineten_protocol::manifest::SignedManifest;
 use nineten_protocol::month::Month;
+use nineten_storage::renewal::StandingOrder;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -344,6 +347,7 @@ pub async fn serve(node: Arc<Node>, dir: &DataDir, port: u16) -> Result<Server, 
         .route("/v1/nodes", get(nodes))
         .route("/v1/subscribe", post(subscribe))
         .route("/v1/subscriptions", get(subscriptions))
+        .route("/v1/subscriptions/cancel", post(cancel_renewal))
         .route("/v1/subscriptions/{id}/{decision}", post(decide))
         .route("/v1/months/{month}", get(month_status))
         .route("/v1/months/{month}/export/{home}", get(month_export))
@@ -517,6 +521,9 @@ pub struct SubscribeRequest {
     pub home: PublicKey,
     /// The payment's reference.
     pub payment_ref: String,
+    /// Keep a standing order: renew each month until cancelled.
+    #[serde(default)]
+    pub auto_renew: bool,
 }
 
 /// What became of a subscription request or decision.
@@ -537,7 +544,7 @@ async fn subscribe(
     use crate::net::subscribe::Outcome;
     let outcome = api
         .node
-        .subscribe(request.home, &request.payment_ref)
+        .subscribe(request.home, &request.payment_ref, request.auto_renew)
         .await?;
     Ok(Json(match outcome {
         Outcome::Subscribed(s) => Subscribed {
@@ -565,6 +572,39 @@ pub struct Subscriptions {
     pub subscriptions: Vec<serde_json::Value>,
     /// Requests waiting for the operator.
     pub pending: Vec<PendingRequest>,
+    /// This listener's standing order, if it renews each month.
+    pub standing_order: Option<Standing>,
+}
+
+/// A listener's standing order.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Standing {
+    /// The home node it renews through.
+    pub home: PublicKey,
+    /// The standing payment's reference.
+    pub payment_ref: String,
+}
+
+impl From<StandingOrder> for Standing {
+    fn from(o: StandingOrder) -> Self {
+        Self {
+            home: o.home,
+            payment_ref: o.payment_ref,
+        }
+    }
+}
+
+/// What `POST /v1/subscriptions/cancel` ended.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Cancelled {
+    /// The standing order ended, if there was one.
+    pub cancelled: Option<Standing>,
+}
+
+async fn cancel_renewal(State(api): State<Api>) -> ApiResult<Cancelled> {
+    Ok(Json(Cancelled {
+        cancelled: api.node.cancel_renewal()?.map(Standing::from),
+    }))
 }
 
 /// A request waiting for the operator.
@@ -578,6 +618,8 @@ pub struct PendingRequest {
     pub month: String,
     /// The payment's reference.
     pub payment_ref: String,
+    /// Whether it renews a subscription of the month before (its carry then moves).
+    pub renewal: bool,
 }
 
 async fn subscriptions(State(api): State<Api>) -> ApiResult<Subscriptions> {
@@ -596,9 +638,11 @@ async fn subscriptions(State(api): State<Api>) -> ApiResult<Subscriptions> {
                 id: p.id,
                 listener: p.request.listener,
                 month: p.request.month.to_string(),
+                renewal: p.request.renews.is_some(),
                 payment_ref: p.request.payment_ref,
             })
             .collect(),
+        standing_order: api.node.standing_order()?.map(Standing::from),
     }))
 }
 
@@ -1030,13 +1074,26 @@ impl Client {
         self.get("/v1/nodes").await
     }
 
-    /// Asks the home node `home` to subscribe the node's listener.
-    pub async fn subscribe(&self, home: PublicKey, payment_ref: &str) -> Result<Subscribed, Error> {
+    /// Asks the home node `home` to subscribe the node's listener; `auto_renew` keeps a
+    /// standing order.
+    pub async fn subscribe(
+        &self,
+        home: PublicKey,
+        payment_ref: &str,
+        auto_renew: bool,
+    ) -> Result<Subscribed, Error> {
         let body = SubscribeRequest {
             home,
             payment_ref: payment_ref.to_string(),
+            auto_renew,
         };
         self.post("/v1/subscribe", &body).await
+    }
+
+    /// Ends the listener's standing order.
+    pub async fn cancel_renewal(&self) -> Result<Cancelled, Error> {
+        self.post("/v1/subscriptions/cancel", &serde_json::json!({}))
+            .await
     }
 
     /// The node's subscriptions and pending requests.

@@ -10,7 +10,7 @@
 //! provided to others. Time comes from the node's [`Clock`]; [`Node::shutdown`] ends every
 //! listen under way (each with its receipt) before the network stops.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,8 +23,9 @@ use nineten_protocol::identity::{Keypair, ListenerSecret, Secret};
 use nineten_protocol::key::{ContentHash, PublicKey};
 use nineten_protocol::manifest::SignedManifest;
 use nineten_protocol::month::Month;
-use nineten_protocol::receipt::SignedReceipt;
+use nineten_protocol::receipt::{NO_HOME_NODE, SignedReceipt};
 use nineten_storage::Store;
+use nineten_storage::renewal::StandingOrder;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
@@ -292,6 +293,8 @@ pub struct Node {
     fetch: fetch::Options,
     player: Mutex<Player>,
     review: Arc<crate::review::Review>,
+    /// Months whose renewal the home node kept for its operator or turned down.
+    renewals_asked: Mutex<BTreeSet<Month>>,
 }
 
 impl std::fmt::Debug for Node {
@@ -299,6 +302,9 @@ impl std::fmt::Debug for Node {
         write!(f, "Node({})", self.key.public())
     }
 }
+
+/// How long before a month ends a standing order asks for the next.
+const RENEW_BEFORE_MS: u64 = 2 * 86_400_000;
 
 /// The stored identity `name`, or a new one made by `make` and stored.
 fn identity(store: &Store, name: &str, make: impl FnOnce() -> Secret) -> Result<Secret, Error> {
@@ -408,8 +414,10 @@ impl Node {
             fetch: config.fetch,
             player: Mutex::new(Player::default()),
             review: review.clone(),
+            renewals_asked: Mutex::new(BTreeSet::new()),
         });
-        // The month's review: one task, one turn at a time, until the node goes.
+        // The node's turn on the calendar, one at a time until the node goes: into a new
+        // month, serve its receipts' topic; renew a standing order; the month's review.
         let weak = Arc::downgrade(&node);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(review.interval());
@@ -420,6 +428,14 @@ impl Node {
                 if node.closing.load(Ordering::Relaxed) {
                     break;
                 }
+                if let Some(month) = Month::containing(node.clock.now_ms())
+                    && let Err(e) = node.serve_month(month).await
+                {
+                    warn!("cannot serve {month}'s receipts: {e}");
+                }
+                if let Err(e) = node.renew().await {
+                    warn!("the standing order could not renew: {e}");
+                }
                 if let Err(e) = review.step().await {
                     warn!("the month's review stopped a turn: {e}");
                 }
@@ -429,20 +445,6 @@ impl Node {
         // thousands of tracks must not wait for them all before it starts.
         let announcing = node.clone();
         tokio::spawn(async move { announcing.announce().await });
-        // Into a new month: serve its receipts' topic as soon as it starts.
-        let weak = Arc::downgrade(&node);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(30));
-            loop {
-                tick.tick().await;
-                let Some(node) = weak.upgrade() else { break };
-                if let Some(month) = Month::containing(node.clock.now_ms())
-                    && let Err(e) = node.serve_month(month).await
-                {
-                    warn!("cannot serve {month}'s receipts: {e}");
-                }
-            }
-        });
         info!(node = %node.key.public(), "node started");
         Ok(node)
     }
@@ -915,27 +917,112 @@ impl Node {
     }
 
     /// Asks the home node `home` to subscribe this listener's key for the current month; a
-    /// subscription it signs is stored, then gossiped, before this returns.
+    /// subscription it signs is stored, then gossiped, before this returns. With
+    /// `auto_renew` the node keeps a standing order and renews each month (see [`Self::renew`]).
     pub async fn subscribe(
         &self,
         home: PublicKey,
         payment_ref: &str,
+        auto_renew: bool,
     ) -> Result<net::subscribe::Outcome, Error> {
         let month = Month::containing(self.clock.now_ms())
             .ok_or(ReceiptError::OutOfTime(self.clock.now_ms()))?;
-        let payment_ref = nineten_protocol::subscription::PaymentRef::new(payment_ref)?;
+        let checked = nineten_protocol::subscription::PaymentRef::new(payment_ref)?;
+        if auto_renew {
+            let order = StandingOrder {
+                home,
+                payment_ref: payment_ref.to_string(),
+            };
+            self.library.store().set_standing_order(Some(&order))?;
+        }
+        self.subscribe_for(home, month, checked).await
+    }
+
+    /// Asks `home` to subscribe this listener's key for `month`: a renewal, signed by the key
+    /// of the month before too, when that key was subscribed through the same home node, so
+    /// that its carry moves to the new key.
+    async fn subscribe_for(
+        &self,
+        home: PublicKey,
+        month: Month,
+        payment_ref: nineten_protocol::subscription::PaymentRef,
+    ) -> Result<net::subscribe::Outcome, Error> {
+        let store = self.library.store();
         let key = self.receipts.month_keypair(month);
-        let request = net::subscribe::Request::new(&home, &key, month, payment_ref);
+        let mut previous = None;
+        if let Some(before) = month.previous()
+            && crate::home::home_of(store, &self.listener_key(before), before)? == home
+        {
+            previous = Some(self.receipts.month_keypair(before));
+        }
+        let request =
+            net::subscribe::Request::new(&home, &key, month, payment_ref, previous.as_ref());
         let outcome = self.net.subscribe(home, request).await?;
         if let net::subscribe::Outcome::Subscribed(s) = &outcome {
             // Durable first: the receipts signed from now on name this home node.
-            let (store, stored) = (self.library.store().clone(), s.clone());
+            let (store, stored) = (store.clone(), s.clone());
             tokio::task::spawn_blocking(move || store.put_subscriptions(&[stored]))
                 .await
                 .map_err(ReceiptError::Task)??;
             self.net.publish_subscription(s.clone()).await?;
         }
         Ok(outcome)
+    }
+
+    /// One turn of the standing order, if this listener has one: in the last two days of a
+    /// month it asks for the next, and a month that began without a subscription asks for
+    /// it. A request its home node keeps for the operator, or turns down, is not repeated
+    /// until the node restarts.
+    pub async fn renew(&self) -> Result<(), Error> {
+        let Some(order) = self.library.store().standing_order()? else {
+            return Ok(());
+        };
+        let now = self.clock.now_ms();
+        let Some(month) = Month::containing(now) else {
+            return Ok(());
+        };
+        let ending = now + RENEW_BEFORE_MS >= month.bounds_ms().1;
+        let due = [Some(month), month.next().filter(|_| ending)];
+        for m in due.into_iter().flatten() {
+            let store = self.library.store();
+            if crate::home::home_of(store, &self.listener_key(m), m)? != NO_HOME_NODE
+                || self.asked_renewals().contains(&m)
+            {
+                continue;
+            }
+            let payment_ref = nineten_protocol::subscription::PaymentRef::new(&order.payment_ref)?;
+            match self.subscribe_for(order.home, m, payment_ref).await? {
+                net::subscribe::Outcome::Subscribed(_) => info!(month = %m, "renewed"),
+                net::subscribe::Outcome::Pending => {
+                    info!(month = %m, "renewal waits for the home node's operator");
+                    self.asked_renewals().insert(m);
+                }
+                net::subscribe::Outcome::Rejected(why) => {
+                    warn!(month = %m, "the home node turned the renewal down: {why}");
+                    self.asked_renewals().insert(m);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn asked_renewals(&self) -> MutexGuard<'_, BTreeSet<Month>> {
+        self.renewals_asked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Ends the standing order; the subscriptions signed stay. False when there was none.
+    pub fn cancel_renewal(&self) -> Result<Option<StandingOrder>, Error> {
+        let store = self.library.store();
+        let order = store.standing_order()?;
+        store.set_standing_order(None)?;
+        Ok(order)
+    }
+
+    /// This listener's standing order, if any.
+    pub fn standing_order(&self) -> Result<Option<StandingOrder>, Error> {
+        Ok(self.library.store().standing_order()?)
     }
 
     /// The node records held: the directory as this node knows it, newest record per node.

@@ -116,6 +116,7 @@ pub fn decide(
             .request
             .subscription(&key.public())
             .map_err(|e| Error::Identity(e.to_string()))?;
+        p.request.link(store)?;
         Some(subscription.sign(key))
     } else {
         None

@@ -165,7 +165,7 @@ async fn published_on_a_played_on_c_while_only_b_holds_a_copy() {
         b.nodes().unwrap().iter().any(|r| r.body.node == a.key())
     })
     .await;
-    let subscribed = b.subscribe(a.key(), "tx-b").await.unwrap();
+    let subscribed = b.subscribe(a.key(), "tx-b", false).await.unwrap();
     let Outcome::Subscribed(subscription) = subscribed else {
         panic!("not signed: {subscribed:?}")
     };

@@ -185,7 +185,8 @@ impl Network {
             // Each node asks for a few: a home node takes a few requests a second per peer.
             let via = &self.nodes[1 + usize::from(l) % (self.nodes.len() - 1)];
             let key = ListenerSecret::from_bytes([l + 1; 32]).month_key(october());
-            let request = Request::new(&home, &key, october(), PaymentRef::new("tx").unwrap());
+            let request =
+                Request::new(&home, &key, october(), PaymentRef::new("tx").unwrap(), None);
             let Subscribed::Subscribed(s) = via.net().subscribe(home, request).await.unwrap()
             else {
                 panic!("not subscribed")
@@ -704,5 +705,143 @@ async fn malformed_and_forged_review_records_are_refused_and_counted() {
             .review(&forged.id())
             .unwrap()
             .is_none()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standing_order_renews_and_the_carry_moves_to_the_next_month_key_and_conserves() {
+    let net = Network::start(&[0, 0, 1, 2], None).await;
+    net.listen(2, 6).await;
+    // A listener's own node, subscribed with a standing order, that plays nothing in October:
+    // its 9 USDP carry out.
+    let mut config = Config::new(DataDir::new(Some(net.dir.path().join("listener"))));
+    config.seed = Some([40; 32]);
+    config.clock = net.clock.clock();
+    config.review.interval = Duration::from_millis(100);
+    for n in [net.home(), &net.nodes[1]] {
+        let addr = n.status().await.unwrap().addrs[0].parse().unwrap();
+        config.peers.push(addr);
+    }
+    let listener = Node::start(config).await.unwrap();
+    let home = net.home().key();
+    eventually(20, "the listener knows every node record", || async {
+        listener.nodes().unwrap().len() == 4
+    })
+    .await;
+    let subscribed = listener.subscribe(home, "standing-9", true).await.unwrap();
+    assert!(
+        matches!(subscribed, Subscribed::Subscribed(_)),
+        "{subscribed:?}"
+    );
+    let november = october().next().unwrap();
+    let (oct_key, nov_key) = (
+        listener.listener_key(october()),
+        listener.listener_key(november),
+    );
+
+    // Two days before October ends the standing order asks for November, as a renewal.
+    let late = november.bounds_ms().0 - 36 * 3_600_000;
+    net.clock.advance(late - net.clock.now_ms());
+    eventually(20, "the standing order renews November", || async {
+        nineten_node::home::home_of(listener.library().store(), &nov_key, november).unwrap() == home
+    })
+    .await;
+    assert_eq!(
+        net.home()
+            .library()
+            .store()
+            .renewal(november, &oct_key)
+            .unwrap(),
+        Some(nov_key),
+        "the home node alone holds the link"
+    );
+    assert_eq!(
+        net.nodes[1]
+            .library()
+            .store()
+            .renewal(november, &oct_key)
+            .unwrap(),
+        None
+    );
+
+    net.close();
+    net.verified_everywhere(90).await;
+    let (october_records, october_tally) = net.home().month_export(home, october()).await.unwrap();
+    assert!(audit(&october_records).unwrap().verified());
+    assert_eq!(october_tally.carry_out[&oct_key].0, 9_000_000);
+
+    // November: the listener plays artist 5 three times, signed with its November key.
+    let Some(nineten_protocol::identity::Secret::Listener(secret)) =
+        listener.library().store().secret("listener").unwrap()
+    else {
+        panic!("no listener secret")
+    };
+    let key = secret.month_key(november);
+    assert_eq!(key.public(), nov_key);
+    let start = november.bounds_ms().0 + 3_600_000;
+    for seq in 0..3 {
+        let r = Receipt {
+            listener: nov_key,
+            seq,
+            track: ContentHash([seq as u8 + 90; 32]),
+            artist: artist(5),
+            started_at_ms: start + seq * 600_000,
+            listened_ms: 200_000,
+            track_ms: 200_000,
+            home_node: home,
+        }
+        .sign(&key);
+        net.nodes[1].net().publish(r).await.unwrap();
+    }
+    eventually(30, "the home node holds November's receipts", || async {
+        net.home()
+            .library()
+            .store()
+            .receipts_of_home(november, &home, u64::MAX)
+            .unwrap()
+            .len()
+            == 3
+    })
+    .await;
+    // The standing order ends: December is not asked for.
+    assert!(listener.cancel_renewal().unwrap().is_some());
+    let to = schedule::close_ms(november) + 60_000;
+    net.clock.advance(to - net.clock.now_ms());
+    for node in &net.nodes {
+        eventually(90, "November is verified on every node", || async {
+            node.month_status(november)
+                .unwrap()
+                .into_iter()
+                .any(|s| s.home == home && s.verified)
+        })
+        .await;
+    }
+    let (records, tally) = net.home().month_export(home, november).await.unwrap();
+    assert!(audit(&records).unwrap().verified());
+    assert_eq!(
+        records.carry.get(&nov_key).map(|u| u.0),
+        Some(9_000_000),
+        "the carry moved to the November key"
+    );
+    assert!(!records.carry.contains_key(&oct_key));
+    let carried_in: u64 = records.carry.values().map(|u| u.0).sum();
+    let carried_out: u64 = october_tally.carry_out.values().map(|u| u.0).sum();
+    assert_eq!(carried_in, carried_out, "carry conserves");
+    assert_eq!(
+        tally.artists[&artist(5)].0,
+        18_000_000,
+        "pool = 9 USDP + carry"
+    );
+    assert_eq!(tally.carry_out[&nov_key].0, 0);
+    let december = november.next().unwrap();
+    listener.renew().await.unwrap();
+    assert_eq!(
+        nineten_node::home::home_of(
+            listener.library().store(),
+            &listener.listener_key(december),
+            december
+        )
+        .unwrap(),
+        nineten_protocol::receipt::NO_HOME_NODE
     );
 }

@@ -327,6 +327,7 @@ async fn a_manual_home_node_keeps_requests_for_its_operator_and_forged_subscript
             &month_key,
             now,
             PaymentRef::new("tx-42").unwrap(),
+            None,
         )
     };
 
@@ -347,6 +348,7 @@ async fn a_manual_home_node_keeps_requests_for_its_operator_and_forged_subscript
         &month_key,
         now,
         PaymentRef::new("tx-42").unwrap(),
+        None,
     );
     let outcome = listener.client.subscribe(other_key, request).await.unwrap();
     assert!(
@@ -376,6 +378,45 @@ async fn a_manual_home_node_keeps_requests_for_its_operator_and_forged_subscript
     )
     .await;
     assert_eq!(signed.subscription.listener, month_key.public());
+
+    // A renewal into the next month proves that both keys are one listener's. A link the
+    // key of the month before did not sign is turned down, naming it.
+    let next = now.next().unwrap();
+    let next_key = ListenerSecret::from_bytes([3; 32]).month_key(next);
+    let stranger = ListenerSecret::from_bytes([5; 32]).month_key(now);
+    let renew = |previous: &nineten_protocol::identity::Keypair| {
+        Request::new(
+            &home_key,
+            &next_key,
+            next,
+            PaymentRef::new("standing-7").unwrap(),
+            Some(previous),
+        )
+    };
+    let mut forged = renew(&stranger);
+    forged.renews.as_mut().unwrap().previous = month_key.public();
+    forged.proof = next_key.sign(&forged.message(&home_key));
+    let outcome = listener.client.subscribe(home_key, forged).await.unwrap();
+    assert!(
+        matches!(&outcome, Outcome::Rejected(why) if why.0.contains("renews")),
+        "{outcome:?}"
+    );
+    assert_eq!(home.store.renewal(next, &month_key.public()).unwrap(), None);
+    // A good one waits like any request; approved, the home node keeps the link.
+    let outcome = listener
+        .client
+        .subscribe(home_key, renew(&month_key))
+        .await
+        .unwrap();
+    assert_eq!(outcome, Outcome::Pending);
+    let pending = nineten_node::home::pending(&home.store).unwrap();
+    assert!(pending[0].request.renews.is_some());
+    let id = pending[0].id.to_string();
+    nineten_node::home::decide(&home.store, &node_key(0), &id, true).unwrap();
+    assert_eq!(
+        home.store.renewal(next, &month_key.public()).unwrap(),
+        Some(next_key.public())
+    );
 
     // A subscription signed by another key than its home node's is refused and counted.
     let impostor = Subscription {

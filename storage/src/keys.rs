@@ -51,6 +51,12 @@ pub enum Kind {
     /// A home node's detailed day (per listener pseudonym, per track), sealed: year, month,
     /// day; value is the sealed bytes.
     DayDetail = b'd',
+    /// A home node's private carry link: the month renewed into, the listener's key of the
+    /// month before; value is its key of the month renewed into.
+    Renewal = b'l',
+    /// A listener's standing order to renew its subscription each month: value is the home
+    /// node's key and the payment reference.
+    StandingOrder = b'u',
 }
 
 /// Builds a key of `kind` from parts.
@@ -231,7 +237,17 @@ pub fn record_sets(record: &ContentHash, part: u8) -> Vec<u8> {
     key(Kind::RecordSet, &[&record.0, &[part]])
 }
 
-/// A sealed detailed day.
+/// A carry link: `previous` (the listener's key of the month before) renewed into `month`.
+pub fn renewal(month: Month, previous: &PublicKey) -> Vec<u8> {
+    key(Kind::Renewal, &[&month_bytes(month), &previous.0])
+}
+
+/// The listener's standing order.
+pub fn standing_order() -> Vec<u8> {
+    key(Kind::StandingOrder, &[])
+}
+
+/// A home node's detailed day.
 pub fn day_detail(year: u16, month: u8, day: u8) -> Vec<u8> {
     key(Kind::DayDetail, &[&year.to_be_bytes(), &[month, day]])
 }

@@ -4,6 +4,7 @@
 //! |---|---|
 //! | [`store`] | [`Store`]: receipts (by id, by listener and seq, by month), subscriptions, release manifests, tallies and secrets in one sled database |
 //! | [`review`] | the month's review records (`review.md`) and each bundle's inputs, in pages |
+//! | [`renewal`] | a home node's private links between a listener's month keys, a listener's standing order |
 //! | [`keys`] | the byte layout of every database key, with its version prefix |
 //! | [`keyfile`] | key files on disk: created with mode 0600, refused when others can read them |
 //! | [`error`] | [`Error`], with the operation or path that failed |
@@ -15,6 +16,7 @@
 pub mod error;
 pub mod keyfile;
 pub mod keys;
+pub mod renewal;
 pub mod review;
 pub mod store;
 

@@ -309,7 +309,7 @@ impl Testnet {
         // over the subscribe protocol.
         let home = nodes[0].key();
         for (i, node) in nodes.iter().enumerate().skip(options.artists) {
-            let outcome = node.subscribe(home, &format!("testnet-{i}")).await?;
+            let outcome = node.subscribe(home, &format!("testnet-{i}"), false).await?;
             if !matches!(outcome, Outcome::Subscribed(_)) {
                 return Err(Error::Timeout(format!(
                     "node {i}'s subscription was not signed: {outcome:?}"

@@ -56,9 +56,12 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         Command::Import(args) => import::run(&data_dir, &args),
         Command::Node(NodeCommand::Run(args)) => node::run(&data_dir, &args),
         Command::Nodes => node::nodes(&data_dir),
-        Command::Subscribe { home, payment_ref } => {
-            subscription::subscribe(&data_dir, home, &payment_ref)
-        }
+        Command::Subscribe {
+            home,
+            payment_ref,
+            auto_renew,
+        } => subscription::subscribe(&data_dir, home, &payment_ref, auto_renew),
+        Command::Subscription(SubscriptionCommand::Cancel) => subscription::cancel(&data_dir),
         Command::Subscription(SubscriptionCommand::List) => subscription::list(&data_dir),
         Command::Subscription(SubscriptionCommand::Approve { id }) => {
             subscription::decide(&data_dir, &id, true)

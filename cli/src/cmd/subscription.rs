@@ -1,4 +1,4 @@
-//! `9ten subscribe` and `9ten subscription list|approve|reject|sign`.
+//! `9ten subscribe` and `9ten subscription list|approve|reject|cancel|sign`.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -41,11 +41,28 @@ pub(crate) fn subscribe(
     data_dir: &DataDir,
     home: PublicKey,
     payment_ref: &str,
+    auto_renew: bool,
 ) -> Result<ExitCode> {
     let answer = with_running(data_dir, async |c| {
-        Ok(c.subscribe(home, payment_ref).await?)
+        Ok(c.subscribe(home, payment_ref, auto_renew).await?)
     })?;
+    if auto_renew {
+        eprintln!("renews each month through {home} until `9ten subscription cancel`");
+    }
     report(&answer)
+}
+
+/// `9ten subscription cancel`: on the running node, whose standing order it ends.
+pub(crate) fn cancel(data_dir: &DataDir) -> Result<ExitCode> {
+    let answer = with_running(data_dir, async |c| Ok(c.cancel_renewal().await?))?;
+    match answer.cancelled {
+        Some(o) => eprintln!(
+            "no more renewals through {} (payment_ref {:?}); this month's subscription stands",
+            o.home, o.payment_ref
+        ),
+        None => eprintln!("this listener had no standing order"),
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `9ten subscription list`.
@@ -58,10 +75,20 @@ pub(crate) fn list(data_dir: &DataDir) -> Result<ExitCode> {
         println!("pending requests:");
         for p in &all.pending {
             println!(
-                "  {}  listener {}  {}  payment_ref {:?}",
-                p.id, p.listener, p.month, p.payment_ref
+                "  {}  listener {}  {}  payment_ref {:?}{}",
+                p.id,
+                p.listener,
+                p.month,
+                p.payment_ref,
+                if p.renewal { "  renewal" } else { "" }
             );
         }
+    }
+    if let Some(o) = &all.standing_order {
+        println!(
+            "standing order: renews each month through {} (payment_ref {:?})",
+            o.home, o.payment_ref
+        );
     }
     if all.subscriptions.is_empty() && all.pending.is_empty() {
         eprintln!("no subscriptions of this month or the next, and no pending requests");

@@ -3,6 +3,10 @@
 //! payment policy decides. `accept` signs the subscription (`records.md`) at once; `manual`
 //! keeps the request, durably, for the operator (`9ten subscription approve|reject`). What is
 //! signed is stored, gossiped and sent back. A node that is not a home node says so.
+//!
+//! A renewal also carries the listener's key of the month before and that key's signature
+//! over the link (`RENEWAL_TAG`): both keys sign, so the home node alone learns that the two
+//! are one listener and moves its carry (`docs/month.md`, "Renewals and carry").
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -24,6 +28,9 @@ use crate::clock::Clock;
 
 /// Domain tag of the message a listener's month key signs to ask for a subscription.
 pub const REQUEST_TAG: &[u8] = b"9ten/subscribe-request/v1\0";
+/// Domain tag of the message the month key of the month before signs to link itself to the
+/// next one.
+pub const RENEWAL_TAG: &[u8] = b"9ten/renewal/v1\0";
 /// Requests a peer may make per second (bursts of ten).
 const REQUESTS_PER_SEC: f64 = 1.0;
 /// Most requests kept for the operator: beyond, new ones are turned down until it decides.
@@ -49,35 +56,85 @@ pub struct Request {
     pub month: Month,
     /// The payment's reference.
     pub payment_ref: String,
+    /// For a renewal: the listener's key of the month before, and its signature.
+    pub renews: Option<Renewal>,
     /// The month key's signature over [`Request::message`].
     pub proof: Signature,
 }
 
+/// The proof that a month key follows the listener's key of the month before.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Renewal {
+    /// The listener's key of the month before.
+    pub previous: PublicKey,
+    /// That key's signature over [`Renewal::message`].
+    pub proof: Signature,
+}
+
+impl Renewal {
+    /// What the key of the month before signs: the tag, the home node, both keys, the month
+    /// renewed into.
+    pub fn message(
+        home: &PublicKey,
+        previous: &PublicKey,
+        next: &PublicKey,
+        month: Month,
+    ) -> Vec<u8> {
+        let mut m = RENEWAL_TAG.to_vec();
+        m.extend_from_slice(&home.0);
+        m.extend_from_slice(&previous.0);
+        m.extend_from_slice(&next.0);
+        m.extend_from_slice(&month.year().to_be_bytes());
+        m.push(month.month());
+        m
+    }
+}
+
 impl Request {
-    /// A request signed by the month key.
+    /// A request signed by the month key; a renewal (`previous`: the listener's key of the
+    /// month before) is signed by that key too.
     pub fn new(
         home: &PublicKey,
         month_key: &Keypair,
         month: Month,
         payment_ref: PaymentRef,
+        previous: Option<&Keypair>,
     ) -> Self {
+        let renews = previous.map(|p| Renewal {
+            previous: p.public(),
+            proof: p.sign(&Renewal::message(
+                home,
+                &p.public(),
+                &month_key.public(),
+                month,
+            )),
+        });
         let mut r = Self {
             listener: month_key.public(),
             month,
             payment_ref: payment_ref.as_str().to_string(),
+            renews,
             proof: Signature([0; 64]),
         };
         r.proof = month_key.sign(&r.message(home));
         r
     }
 
-    /// What the month key signs: the tag, the home node, the key, the month, the reference.
+    /// What the month key signs: the tag, the home node, the key, the month, for a renewal
+    /// a 1 and the key of the month before (else a 0), the reference.
     pub fn message(&self, home: &PublicKey) -> Vec<u8> {
         let mut m = REQUEST_TAG.to_vec();
         m.extend_from_slice(&home.0);
         m.extend_from_slice(&self.listener.0);
         m.extend_from_slice(&self.month.year().to_be_bytes());
         m.push(self.month.month());
+        match &self.renews {
+            Some(r) => {
+                m.push(1);
+                m.extend_from_slice(&r.previous.0);
+            }
+            None => m.push(0),
+        }
         m.extend_from_slice(self.payment_ref.as_bytes());
         m
     }
@@ -85,6 +142,15 @@ impl Request {
     /// The request's id: BLAKE3 of its message to `home`.
     pub fn id(&self, home: &PublicKey) -> ContentHash {
         ContentHash::of(&self.message(home))
+    }
+
+    /// Keeps a renewal's carry link, before the subscription is signed: a link to a month
+    /// key never subscribed only moves the carry to a key that keeps it.
+    pub fn link(&self, store: &nineten_storage::Store) -> Result<(), nineten_storage::Error> {
+        if let Some(r) = &self.renews {
+            store.put_renewal(self.month, &r.previous, &self.listener)?;
+        }
+        Ok(())
     }
 
     /// The subscription `home` signs for it.
@@ -117,6 +183,14 @@ impl Request {
             return Err(Rejection(
                 "proof: the listener key's signature does not verify".into(),
             ));
+        }
+        if let Some(r) = &self.renews {
+            let link = Renewal::message(home, &r.previous, &self.listener, self.month);
+            if r.previous == self.listener || !verify(&r.previous, &link, &r.proof) {
+                return Err(Rejection(
+                    "renews: the signature of the key of the month before does not verify".into(),
+                ));
+            }
         }
         Ok(())
     }
@@ -265,7 +339,10 @@ impl Subscribe {
             let (response, signed) = match policy {
                 Policy::Accept => {
                     let signed = subscription.sign(&key);
-                    match store.put_subscriptions(std::slice::from_ref(&signed)) {
+                    let stored = request
+                        .link(&store)
+                        .and_then(|()| store.put_subscriptions(std::slice::from_ref(&signed)));
+                    match stored {
                         Ok(()) => (
                             Response::Subscribed(serde_bytes::ByteBuf::from(signed.to_bytes())),
                             Some(signed),

@@ -643,8 +643,9 @@ impl Review {
     }
 
     /// The carry-in of this home node's `month`: what its last bundle of the month before
-    /// carries out, under the same keys (a listener's next month key is linked to its last
-    /// only by a renewal, which moves the carry when it is made).
+    /// carries out, moved to the listener's key of `month` where a renewal linked the two
+    /// (both keys signed it, and only this node knows it), else kept under the old key. The
+    /// sum is the same either way, which is what reviewers check.
     async fn carry_in(&self, month: Month) -> Result<BTreeMap<PublicKey, MicroUsdp>, Error> {
         let Some(before) = month.previous() else {
             return Ok(BTreeMap::new());
@@ -658,11 +659,13 @@ impl Review {
                 "the inputs of this node's bundle of {before} are not all held"
             )));
         };
-        Ok(tally
-            .carry_out
-            .into_iter()
-            .filter(|(_, units)| units.0 > 0)
-            .collect())
+        let mut carry: BTreeMap<PublicKey, MicroUsdp> = BTreeMap::new();
+        for (key, units) in tally.carry_out.into_iter().filter(|(_, u)| u.0 > 0) {
+            let to = self.store().renewal(month, &key)?.unwrap_or(key);
+            let entry = carry.entry(to).or_insert(MicroUsdp(0));
+            entry.0 += units.0;
+        }
+        Ok(carry)
     }
 
     /// The tally of `bundle`'s inputs, fetched from `sources` where not held; `None` while
