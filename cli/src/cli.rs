@@ -62,6 +62,16 @@ pub(crate) enum Command {
     /// Months under review: their status, a home node's month exported, an export audited.
     #[command(subcommand)]
     Month(MonthCommand),
+    /// An artist's earnings: per month and home node, the units owed by payout statements
+    /// from verified tallies, or estimated while a month is open or under review, and why.
+    Earnings {
+        /// The artist's public key (64 hex), or its key file (kind artist).
+        #[arg(long, value_name = "KEY")]
+        artist_key: String,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// A home node's daily reports, as its operator reads them.
     #[command(subcommand)]
     Report(ReportCommand),

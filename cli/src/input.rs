@@ -47,3 +47,22 @@ pub(crate) fn read_carry(path: &Path) -> Result<BTreeMap<PublicKey, MicroUsdp>> 
     let text = read_text(path)?;
     parse_carry(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
+
+/// An artist's public key given as 64 hex, or read from its key file (kind artist).
+pub(crate) fn artist_key(given: &str) -> Result<PublicKey> {
+    if let Ok(key) = given.parse::<PublicKey>() {
+        return Ok(key);
+    }
+    let path = Path::new(given);
+    if !path.exists() {
+        bail!("--artist-key {given:?}: neither a public key (64 hex) nor a key file");
+    }
+    match nineten_storage::keyfile::read(path)? {
+        nineten_protocol::identity::Secret::Artist(key) => Ok(key.public()),
+        other => bail!(
+            "{}: a {} key, not an artist key",
+            path.display(),
+            other.kind()
+        ),
+    }
+}

@@ -29,6 +29,13 @@
 //! | GET | `/v1/subscriptions` | → [`Subscriptions`] |
 //! | POST | `/v1/subscriptions/cancel` | ends the standing order → [`Cancelled`] |
 //! | POST | `/v1/subscriptions/{id}/approve` or `/reject` | → [`Subscribed`] |
+//! | GET | `/v1/months/{month}` | → every home node's month [`crate::review::Status`] |
+//! | GET | `/v1/months/{month}/export/{home}` | → [`MonthExport`] |
+//! | GET | `/v1/months/{month}/mine` | → this listener's month, checked ([`crate::review::mine::Mine`]) |
+//! | GET | `/v1/days/{day}` | → this home node's [`DayReport`] |
+//! | GET | `/v1/earnings/{artist}` | → [`crate::review::earnings::Earning`]s |
+//! | GET | `/v1/disputes`, `/v1/disputes/{id}` | → disputes, one with its evidence |
+//! | POST | `/v1/disputes/{id}/exclude` or `/keep` | the arbiter operator's verdict |
 //! | POST | `/v1/shutdown` | → `{}`; the node stops |
 //!
 //! Errors answer 4xx or 5xx with `{"error": "…"}`. A release upload is binary: the manifest's
@@ -352,6 +359,7 @@ pub async fn serve(node: Arc<Node>, dir: &DataDir, port: u16) -> Result<Server, 
         .route("/v1/months/{month}", get(month_status))
         .route("/v1/months/{month}/export/{home}", get(month_export))
         .route("/v1/days/{day}", get(day_report))
+        .route("/v1/earnings/{artist}", get(earnings))
         .route("/v1/disputes", get(disputes))
         .route("/v1/disputes/{id}", get(dispute))
         .route("/v1/disputes/{id}/{decision}", post(decide_dispute))
@@ -721,6 +729,16 @@ fn review_error(e: Error) -> ApiError {
         Error::Review(why) => ApiError(StatusCode::CONFLICT, why),
         other => other.into(),
     }
+}
+
+async fn earnings(
+    State(api): State<Api>,
+    Path(artist): Path<String>,
+) -> ApiResult<Vec<crate::review::earnings::Earning>> {
+    let artist: PublicKey = artist
+        .parse()
+        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("artist key: {e}")))?;
+    Ok(Json(api.node.earnings(artist).await?))
 }
 
 async fn disputes(State(api): State<Api>) -> ApiResult<Vec<crate::review::DisputeEntry>> {
@@ -1104,6 +1122,14 @@ impl Client {
     /// The review status of every home node's `month`.
     pub async fn month_status(&self, month: Month) -> Result<Vec<crate::review::Status>, Error> {
         self.get(&format!("/v1/months/{month}")).await
+    }
+
+    /// An artist's earnings per month and home node.
+    pub async fn earnings(
+        &self,
+        artist: &PublicKey,
+    ) -> Result<Vec<crate::review::earnings::Earning>, Error> {
+        self.get(&format!("/v1/earnings/{artist}")).await
     }
 
     /// Every dispute of the months under review.

@@ -1091,7 +1091,16 @@ impl Node {
         self.review.export(home, month).await
     }
 
-    /// Every dispute of the months under review.
+    /// An artist's earnings per month and home node: stated by payout statements, or
+    /// estimated while the month is open or under review.
+    pub async fn earnings(
+        &self,
+        artist: PublicKey,
+    ) -> Result<Vec<crate::review::earnings::Earning>, Error> {
+        self.review.earnings(artist).await
+    }
+
+    /// Every dispute of the months under review, newest month first.
     pub fn disputes(&self) -> Result<Vec<crate::review::DisputeEntry>, Error> {
         self.review.disputes()
     }

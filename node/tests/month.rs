@@ -14,6 +14,7 @@ use nineten_node::config::DataDir;
 use nineten_node::daemon::{Config, Node};
 use nineten_node::home::Operator;
 use nineten_node::net::subscribe::{Outcome as Subscribed, Policy, Request};
+use nineten_node::review::earnings::Standing;
 use nineten_node::review::{self, Cheat, Status};
 use nineten_protocol::audit::audit;
 use nineten_protocol::directory::Directory;
@@ -305,8 +306,21 @@ async fn an_honest_month_verifies_with_the_three_attestations_the_directory_name
     .await;
     assert_eq!(net.nodes[1].day(first).unwrap().0.body.count, 0);
 
+    // While October is open, an artist's node estimates from the receipts it holds.
+    let open = net.nodes[3].earnings(artist(0)).await.unwrap();
+    assert_eq!(open.len(), 1, "{open:?}");
+    assert_eq!(open[0].standing, Standing::Open);
+    assert!(open[0].units > 0 && open[0].statement.is_none());
+
     net.close();
     net.verified_everywhere(60).await;
+    // Verified, the home node states what it owes each artist, and the statements spread.
+    for node in &net.nodes {
+        eventually(30, "every node holds both payout statements", || async {
+            net.status_at(node).payouts == 2
+        })
+        .await;
+    }
     let status = net.status_at(net.home());
     let rv = net.reviewers();
     assert_eq!(
@@ -346,6 +360,19 @@ async fn an_honest_month_verifies_with_the_three_attestations_the_directory_name
         assert_eq!(audited.tally, tally);
         assert_eq!(tally.artist_total(), 3 * 9_000_000);
         assert_eq!(tally.artists.len(), 2);
+        assert_eq!(
+            u128::from(status.paid_units),
+            tally.artist_total(),
+            "every unit is stated"
+        );
+        // Any node tells an artist what it is owed, from the statement of the verified tally.
+        for (who, units) in &tally.artists {
+            let owed = net.nodes[3].earnings(*who).await.unwrap();
+            assert_eq!(owed.len(), 1);
+            assert_eq!(owed[0].standing, Standing::Owed);
+            assert_eq!(owed[0].units, units.0);
+            assert!(owed[0].statement.is_some());
+        }
     }
 
     // A node that is not the chosen reviewer signs too: it is not counted (its attestation

@@ -15,7 +15,8 @@
 //! | [`node_record`], [`directory`] | node records and the directory of a month |
 //! | [`reviewers`] | who reviews a home node's month: cluster peer, external, arbiters |
 //! | [`daily`], [`bundle`], [`review`] | daily reports, bundles, attestations, disputes, verdicts |
-//! | [`review_record`] | any of those five as one type, told apart by its tag |
+//! | [`payout`] | the payout statement: what a home node owes an artist from a verified tally |
+//! | [`review_record`] | any of those five and payout statements as one type, told apart by its tag |
 //! | [`schedule`] | the month's deadlines and the reviewer and arbiter ranks due |
 //! | [`detectors`] | fraud detectors over a home node's month: their findings and evidence |
 //! | [`audit`] | a home node's month checked from its exported records alone |
@@ -44,6 +45,7 @@ pub mod manifest;
 pub mod money;
 pub mod month;
 pub mod node_record;
+pub mod payout;
 pub mod receipt;
 pub mod record;
 pub mod review;

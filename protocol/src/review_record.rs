@@ -1,5 +1,6 @@
 //! Any record of `review.md` that travels between nodes after the directory: daily reports,
-//! bundles, attestations, disputes and verdicts, as one type. Each binary form starts with its
+//! bundles, attestations, disputes and verdicts, and the payout statements signed after a
+//! verified month, as one type. Each binary form starts with its
 //! own domain tag, so a reader tells them apart by their first bytes and no extra framing is
 //! needed; the id is the record's own.
 
@@ -8,6 +9,7 @@ use crate::bundle::{BUNDLE_TAG, SignedBundle};
 use crate::daily::{DAILY_TAG, SignedDailyReport};
 use crate::key::{ContentHash, PublicKey, Signature};
 use crate::month::Month;
+use crate::payout::{PAYOUT_TAG, SignedPayout};
 use crate::review::{
     ATTESTATION_TAG, DISPUTE_TAG, SignedAttestation, SignedDispute, SignedVerdict, VERDICT_TAG,
 };
@@ -26,12 +28,14 @@ pub enum ReviewRecord {
     Dispute(SignedDispute),
     /// An arbiter's decision on a dispute.
     Verdict(SignedVerdict),
+    /// What a home node owes an artist from its verified tally.
+    Payout(SignedPayout),
 }
 
 /// What a review record is about: the way the records of one home node's month hang together.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Subject {
-    /// Daily reports and bundles: a home node's month.
+    /// Daily reports, bundles and payout statements: a home node's month.
     Month(PublicKey, Month),
     /// Attestations and disputes: a bundle, by id.
     Bundle(ContentHash),
@@ -52,6 +56,8 @@ impl ReviewRecord {
             SignedDispute::from_bytes(bytes).map(Self::Dispute)
         } else if bytes.starts_with(VERDICT_TAG) {
             SignedVerdict::from_bytes(bytes).map(Self::Verdict)
+        } else if bytes.starts_with(PAYOUT_TAG) {
+            SignedPayout::from_bytes(bytes).map(Self::Payout)
         } else {
             Err(FieldError::new("tag", "not a review record"))
         }
@@ -65,6 +71,7 @@ impl ReviewRecord {
             Self::Attestation(r) => r.to_bytes(),
             Self::Dispute(r) => r.to_bytes(),
             Self::Verdict(r) => r.to_bytes(),
+            Self::Payout(r) => r.to_bytes(),
         }
     }
 
@@ -76,6 +83,7 @@ impl ReviewRecord {
             Self::Attestation(r) => r.id(),
             Self::Dispute(r) => r.id(),
             Self::Verdict(r) => r.id(),
+            Self::Payout(r) => r.id(),
         }
     }
 
@@ -87,6 +95,7 @@ impl ReviewRecord {
             Self::Attestation(r) => Subject::Bundle(r.body.bundle),
             Self::Dispute(r) => Subject::Bundle(r.body.bundle),
             Self::Verdict(r) => Subject::Dispute(r.body.dispute),
+            Self::Payout(r) => Subject::Month(r.body.home, r.body.month),
         }
     }
 
@@ -98,6 +107,7 @@ impl ReviewRecord {
             Self::Attestation(_) => "attestation",
             Self::Dispute(_) => "dispute",
             Self::Verdict(_) => "verdict",
+            Self::Payout(_) => "payout statement",
         }
     }
 
@@ -108,6 +118,7 @@ impl ReviewRecord {
             Self::Attestation(r) => r,
             Self::Dispute(r) => r,
             Self::Verdict(r) => r,
+            Self::Payout(r) => r,
         }
     }
 }

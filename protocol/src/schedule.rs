@@ -20,6 +20,10 @@ fn after(month: Month) -> Month {
     month.next().unwrap_or(month)
 }
 
+/// Months back a node takes and keeps review records of: a month under review is at most a
+/// few months old, and an audit or an artist's earnings read what the node kept.
+pub const KEPT_MONTHS: usize = 13;
+
 /// When the operator's share of a subscription of `month` may be released: the 1st of it.
 pub fn operator_share_ms(month: Month) -> u64 {
     month.bounds_ms().0

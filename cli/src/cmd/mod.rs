@@ -44,6 +44,9 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             month::export(&data_dir, month, &home, &out)
         }
         Command::Report(ReportCommand::Day { day, json }) => month::day(&data_dir, day, json),
+        Command::Earnings { artist_key, json } => {
+            month::earnings(&data_dir, crate::input::artist_key(&artist_key)?, json)
+        }
         Command::Dispute(DisputeCommand::List { json }) => month::disputes(&data_dir, json),
         Command::Dispute(DisputeCommand::Show { id, json }) => {
             month::show_dispute(&data_dir, &id, json)

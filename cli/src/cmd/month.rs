@@ -69,11 +69,66 @@ pub(crate) fn status(
         println!("  daily      {} report(s)", s.daily_reports);
         if s.verified {
             println!("  verified   yes");
+            println!(
+                "  payouts    {} statement(s), {} units",
+                s.payouts,
+                nineten_protocol::money::MicroUsdp(s.paid_units)
+            );
+            if !s.waiting_for.is_empty() {
+                println!("             waiting for {}", s.waiting_for);
+            }
         } else {
             println!("  verified   no: waiting for {}", s.waiting_for);
         }
         println!();
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `9ten earnings --artist-key KEY`: per month and home node, what the artist is owed.
+pub(crate) fn earnings(
+    data_dir: &nineten_node::config::DataDir,
+    artist: nineten_protocol::key::PublicKey,
+    json_out: bool,
+) -> Result<ExitCode> {
+    use nineten_node::review::earnings::Standing;
+    let all = with_running(data_dir, async |c| Ok(c.earnings(&artist).await?))?;
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(&all)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if all.is_empty() {
+        println!("no month of the last 13 names {artist}: no statement and no receipt held here");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<8} {:<24} {:>16}  standing",
+        "month", "home node", "USDP"
+    );
+    for e in &all {
+        let standing = match e.standing {
+            Standing::Owed => "owed",
+            Standing::Open => "open (estimate)",
+            Standing::InReview => "in review (estimate)",
+        };
+        let home = format!("{} {}", &e.home.to_string()[..8], e.name);
+        println!(
+            "{:<8} {:<24} {:>16}  {standing}",
+            e.month.to_string(),
+            home.chars().take(24).collect::<String>(),
+            nineten_protocol::money::MicroUsdp(e.units).to_string()
+        );
+        println!("{:<8} {}", "", e.why);
+    }
+    let owed: u64 = all
+        .iter()
+        .filter(|e| e.standing == Standing::Owed)
+        .map(|e| e.units)
+        .sum();
+    println!(
+        "owed from verified tallies: {} USDP",
+        nineten_protocol::money::MicroUsdp(owed)
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -10,6 +10,7 @@ use nineten_protocol::manifest::SignedManifest;
 use nineten_protocol::month::Month;
 use nineten_protocol::node_record::SignedNodeRecord;
 use nineten_protocol::review_record::ReviewRecord;
+use nineten_protocol::schedule;
 use nineten_protocol::subscription::SignedSubscription;
 use nineten_protocol::wire;
 use nineten_storage::{Error, Store};
@@ -29,9 +30,6 @@ const MAX_NODE_RECORD: usize = 13 + 32 + 8 + 2 + 3 + 2 + 64 + 64;
 pub(super) const MAX_SUBSCRIPTION: usize = 21 + 32 + 3 + 32 + 8 + 2 + MAX_PAYMENT_REF + 64;
 /// Largest review record: a bundle (tag, key, month, six hashes, round, signature).
 pub(super) const MAX_REVIEW_RECORD: usize = 15 + 32 + 3 + 6 * 32 + 1 + 64;
-/// Months back a node takes review records of: a month under review is at most a few months
-/// old, and an audit reads what the node kept.
-const REVIEW_MONTHS_BACK: usize = 13;
 /// Months ahead of its own a node takes node records for: an operator announces its node
 /// before the month it joins.
 const NODE_RECORD_AHEAD: usize = 12;
@@ -189,17 +187,18 @@ impl Kind for Reviews {
     fn read(bytes: &[u8]) -> Option<ReviewRecord> {
         ReviewRecord::from_bytes(bytes).ok()
     }
-    /// Daily reports and bundles of the last 13 months, bundles only of months that have
-    /// ended; attestations, disputes and verdicts whatever they name (their bundle may come
+    /// Daily reports, bundles and payout statements of the last 13 months, bundles and
+    /// statements only of months that have ended; attestations, disputes and verdicts whatever they name (their bundle may come
     /// later).
     fn wanted(r: &ReviewRecord, now: Month) -> bool {
         let mut oldest = now;
-        for _ in 0..REVIEW_MONTHS_BACK {
+        for _ in 0..schedule::KEPT_MONTHS {
             oldest = oldest.previous().unwrap_or(oldest);
         }
         match r {
             ReviewRecord::Daily(d) => (oldest..=now).contains(&d.body.day.month()),
             ReviewRecord::Bundle(b) => (oldest..now).contains(&b.body.month),
+            ReviewRecord::Payout(p) => (oldest..now).contains(&p.body.month),
             _ => true,
         }
     }

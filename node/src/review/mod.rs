@@ -16,6 +16,7 @@
 //! - [`view`]: a home node's month as held here, and its status.
 
 pub mod daily;
+pub mod earnings;
 pub mod gather;
 pub mod view;
 
@@ -31,6 +32,7 @@ use nineten_protocol::identity::Keypair;
 use nineten_protocol::key::{ContentHash, PublicKey};
 use nineten_protocol::money::MicroUsdp;
 use nineten_protocol::month::Month;
+use nineten_protocol::payout::Payout;
 use nineten_protocol::receipt::SignedReceipt;
 use nineten_protocol::record::{Record, root};
 use nineten_protocol::review::{Attestation, Dispute, Kind, Outcome, Role, SignedDispute, Verdict};
@@ -289,6 +291,11 @@ impl Review {
             .collect()
     }
 
+    /// `artist`'s earnings per month and home node (see [`earnings`]).
+    pub async fn earnings(&self, artist: PublicKey) -> Result<Vec<earnings::Earning>, Error> {
+        earnings::earnings(self.store(), artist, self.gather.clock.now_ms()).await
+    }
+
     /// Every dispute of the months under review, newest month first.
     pub fn disputes(&self) -> Result<Vec<DisputeEntry>, Error> {
         let mut out = Vec::new();
@@ -505,6 +512,9 @@ impl Review {
         if !view.answered(&last.id(), &me) {
             self.attest(&last, Role::Home, 0).await?;
         }
+        if view.verified(&reviewers) {
+            return self.pay(&view, &last).await;
+        }
         let last_id = last.id();
         let disputes: Vec<&SignedDispute> = view
             .disputes_of(&last_id)
@@ -544,6 +554,39 @@ impl Review {
             changes.push((sets, [v.body.arbiter, d.body.by]));
         }
         self.issue(month, directory, Some((&last, changes))).await
+    }
+
+    /// Signs a payout statement for every artist of `last`'s tally that has none yet: what
+    /// this home node owes it, from the verified bundle `last`.
+    async fn pay(&self, view: &MonthView, last: &SignedBundle) -> Result<(), Error> {
+        let stated: BTreeSet<PublicKey> = view
+            .payouts
+            .iter()
+            .filter(|p| p.body.bundle == last.id())
+            .map(|p| p.body.artist)
+            .collect();
+        let Some(tally) = self.recompute(last, &[]).await? else {
+            return Err(Error::Review(format!(
+                "the inputs of this node's verified bundle {} are not all held",
+                last.id()
+            )));
+        };
+        for (artist, units) in tally.artists.iter().filter(|(a, _)| !stated.contains(a)) {
+            let statement = Record::sign(
+                Payout {
+                    home: self.me(),
+                    month: last.body.month,
+                    artist: *artist,
+                    units: *units,
+                    bundle: last.id(),
+                    tally: last.body.tally,
+                },
+                &self.key,
+            );
+            self.put_and_publish(ReviewRecord::Payout(statement))
+                .await?;
+        }
+        Ok(())
     }
 
     /// Issues round 0 (`prior` none) or the round after `prior`'s bundle with its verdicts'

@@ -8,6 +8,7 @@ use nineten_protocol::daily::SignedDailyReport;
 use nineten_protocol::directory::Directory;
 use nineten_protocol::key::{ContentHash, PublicKey};
 use nineten_protocol::month::Month;
+use nineten_protocol::payout::SignedPayout;
 use nineten_protocol::review::{Outcome, Role, SignedAttestation, SignedDispute, SignedVerdict};
 use nineten_protocol::review_record::{ReviewRecord, Subject};
 use nineten_protocol::reviewers::Reviewers;
@@ -28,6 +29,8 @@ pub struct MonthView {
     pub verdicts: Vec<SignedVerdict>,
     /// Daily reports, by day.
     pub daily: Vec<SignedDailyReport>,
+    /// Payout statements, by artist.
+    pub payouts: Vec<SignedPayout>,
 }
 
 impl MonthView {
@@ -42,11 +45,13 @@ impl MonthView {
             match r {
                 ReviewRecord::Bundle(b) => view.bundles.push(b),
                 ReviewRecord::Daily(d) => view.daily.push(d),
+                ReviewRecord::Payout(p) => view.payouts.push(p),
                 _ => {}
             }
         }
         view.bundles.sort_by_key(|b| (b.body.round, b.id()));
         view.daily.sort_by_key(|d| d.body.day);
+        view.payouts.sort_by_key(|p| p.body.artist);
         for b in &view.bundles {
             for r in store.reviews_of(&Subject::Bundle(b.id()))? {
                 match r {
@@ -64,6 +69,14 @@ impl MonthView {
             }
         }
         Ok(view)
+    }
+
+    /// The payout statements signed from the last bundle.
+    pub fn statements(&self) -> impl Iterator<Item = &SignedPayout> + '_ {
+        let last = self.last().map(|b| b.id());
+        self.payouts
+            .iter()
+            .filter(move |p| Some(p.body.bundle) == last)
     }
 
     /// The last bundle: the highest round.
@@ -180,6 +193,10 @@ pub struct Status {
     pub daily_reports: usize,
     /// Whether the tally is verified.
     pub verified: bool,
+    /// Payout statements held from the last bundle, and the units they state in all.
+    pub payouts: usize,
+    /// The units those statements state.
+    pub paid_units: u64,
     /// What the month waits for, and why (empty once verified).
     pub waiting_for: String,
 }
@@ -235,7 +252,11 @@ pub fn status(
         signer(Role::Cluster),
         signer(Role::External),
     );
-    let waiting_for = if verified {
+    let statements: Vec<&SignedPayout> = view.statements().collect();
+    let late = now_ms > schedule::payout_deadline_ms(month);
+    let mut waiting_for = if verified && statements.is_empty() {
+        "the home node's payout statements".to_string()
+    } else if verified {
         String::new()
     } else if let Err(why) = &reviewers {
         format!("no review is possible: {why}")
@@ -274,6 +295,12 @@ pub fn status(
         }
         format!("attestations of {}", missing.join(" and "))
     };
+    if late && !verified {
+        waiting_for = format!(
+            "late, not verified by the payout deadline ({}), so no artist is paid yet: {waiting_for}",
+            crate::review::utc(schedule::payout_deadline_ms(month))
+        );
+    }
     Status {
         home: *home,
         name,
@@ -287,6 +314,8 @@ pub fn status(
         disputes,
         daily_reports: view.daily.len(),
         verified,
+        payouts: statements.len(),
+        paid_units: statements.iter().map(|p| p.body.units.0).sum(),
         waiting_for,
     }
 }
