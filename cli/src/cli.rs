@@ -388,6 +388,17 @@ pub(crate) enum MonthCommand {
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
     },
+    /// This listener's month, through the running node: its receipts and how each was
+    /// judged, its top 9 and the exact units each artist gets from it, and, once verified,
+    /// which receipts the verified bundle counts (asked of a reviewer) and whether each
+    /// artist's payout statement covers its share.
+    Mine {
+        /// The month (YYYY-MM).
+        month: Month,
+        /// Print JSON instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
     /// Check a home node's exported month alone, offline: every signature, every root, the
     /// tally digest and the choice of reviewers, and whether the tally is verified (three
     /// attestations by the nodes the directory names). Exits 0 only when it is.

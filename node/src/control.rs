@@ -358,6 +358,7 @@ pub async fn serve(node: Arc<Node>, dir: &DataDir, port: u16) -> Result<Server, 
         .route("/v1/subscriptions/{id}/{decision}", post(decide))
         .route("/v1/months/{month}", get(month_status))
         .route("/v1/months/{month}/export/{home}", get(month_export))
+        .route("/v1/months/{month}/mine", get(month_mine))
         .route("/v1/days/{day}", get(day_report))
         .route("/v1/earnings/{artist}", get(earnings))
         .route("/v1/disputes", get(disputes))
@@ -729,6 +730,13 @@ fn review_error(e: Error) -> ApiError {
         Error::Review(why) => ApiError(StatusCode::CONFLICT, why),
         other => other.into(),
     }
+}
+
+async fn month_mine(
+    State(api): State<Api>,
+    Path(month): Path<String>,
+) -> ApiResult<crate::review::mine::Mine> {
+    Ok(Json(api.node.month_mine(month_of(&month)?).await?))
 }
 
 async fn earnings(
@@ -1122,6 +1130,11 @@ impl Client {
     /// The review status of every home node's `month`.
     pub async fn month_status(&self, month: Month) -> Result<Vec<crate::review::Status>, Error> {
         self.get(&format!("/v1/months/{month}")).await
+    }
+
+    /// This listener's month, checked.
+    pub async fn month_mine(&self, month: Month) -> Result<crate::review::mine::Mine, Error> {
+        self.get(&format!("/v1/months/{month}/mine")).await
     }
 
     /// An artist's earnings per month and home node.

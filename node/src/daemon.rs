@@ -1091,6 +1091,11 @@ impl Node {
         self.review.export(home, month).await
     }
 
+    /// This listener's `month`, checked against its home node's verified tally.
+    pub async fn month_mine(&self, month: Month) -> Result<crate::review::mine::Mine, Error> {
+        self.review.mine(month, &|m| self.listener_key(m)).await
+    }
+
     /// An artist's earnings per month and home node: stated by payout statements, or
     /// estimated while the month is open or under review.
     pub async fn earnings(

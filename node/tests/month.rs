@@ -27,6 +27,7 @@ use nineten_protocol::record::Record;
 use nineten_protocol::review::{Attestation, Kind, Outcome, Role};
 use nineten_protocol::reviewers::Reviewers;
 use nineten_protocol::schedule;
+use nineten_protocol::settlement::Judgement;
 use nineten_protocol::subscription::PaymentRef;
 
 fn october() -> Month {
@@ -818,7 +819,13 @@ async fn a_standing_order_renews_and_the_carry_moves_to_the_next_month_key_and_c
             home_node: home,
         }
         .sign(&key);
-        net.nodes[1].net().publish(r).await.unwrap();
+        // The listener's node keeps its own receipts, then gossips them.
+        listener
+            .library()
+            .store()
+            .put_receipts(&[r], net.clock.now_ms())
+            .unwrap();
+        listener.net().publish(r).await.unwrap();
     }
     eventually(30, "the home node holds November's receipts", || async {
         net.home()
@@ -860,6 +867,43 @@ async fn a_standing_order_renews_and_the_carry_moves_to_the_next_month_key_and_c
         "pool = 9 USDP + carry"
     );
     assert_eq!(tally.carry_out[&nov_key].0, 0);
+    // The listener's node checks its month: every receipt counted by the verified bundle, as
+    // a reviewer answers, and its whole pool to the one artist it heard, as stated.
+    eventually(30, "the payout statement reaches the listener", || async {
+        listener
+            .month_status(november)
+            .unwrap()
+            .iter()
+            .any(|s| s.home == home && s.payouts == 1)
+    })
+    .await;
+    let mine = listener.month_mine(november).await.unwrap();
+    assert_eq!(mine.home, Some(home));
+    assert_eq!(mine.carry_in, 9_000_000);
+    assert!(mine.verified, "{}", mine.verdict);
+    assert_eq!(mine.receipts.len(), 3);
+    for r in &mine.receipts {
+        assert_eq!(r.judgement, Judgement::Qualified);
+        assert_eq!(r.in_bundle.as_deref(), Some("counted"));
+    }
+    assert_eq!(mine.top.len(), 1);
+    assert_eq!(mine.top[0].artist, artist(5));
+    assert_eq!(mine.top[0].units, 18_000_000);
+    assert_eq!(mine.top[0].covered, Some(true));
+    assert_ne!(
+        mine.checked_with,
+        Some(home),
+        "asked of a reviewer, not the home node"
+    );
+    assert!(
+        mine.verdict.starts_with("verified: every receipt counted"),
+        "{}",
+        mine.verdict
+    );
+    let october_mine = listener.month_mine(october()).await.unwrap();
+    assert!(october_mine.receipts.is_empty() && october_mine.top.is_empty());
+    assert_eq!(october_mine.carry_out, 9_000_000);
+
     let december = november.next().unwrap();
     listener.renew().await.unwrap();
     assert_eq!(

@@ -14,9 +14,10 @@ use std::collections::HashMap;
 use std::ops::Range;
 
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::key::PublicKey;
+use crate::key::{ContentHash, PublicKey};
 use crate::money::{ARTIST_POOL, MicroUsdp, OPERATOR_SHARE};
 use crate::month::Month;
 use crate::receipt::{Receipt, SignedReceipt};
@@ -63,10 +64,38 @@ struct Played {
     ms: u64,
 }
 
+/// The rule that voids a receipt (`settlement.md`, "Which listens count").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rule {
+    /// 1: no valid signature.
+    Signature,
+    /// 2: `track_ms` is 0, or more was listened than the track lasts.
+    Length,
+    /// 3: another receipt of the listener has the same seq.
+    Equivocation,
+    /// 4: it overlaps the listen before it.
+    Overlap,
+}
+
+/// How settlement judges one receipt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Judgement {
+    /// Void, by this rule.
+    Void(Rule),
+    /// Kept, but listened to less than `min(30 s, half the track)`: not a qualified listen.
+    Kept,
+    /// A qualified listen: it ranks the artist.
+    Qualified,
+}
+
 /// What one listener's receipts amount to.
 #[derive(Debug)]
 struct Judged {
     listener: PublicKey,
+    /// Each receipt's judgement, in the order given.
+    each: Vec<Judgement>,
     void: VoidCounts,
     flags: Vec<Flag>,
     kept: u64,
@@ -167,6 +196,33 @@ pub fn settle(input: Input<'_>) -> Result<Tally, SettlementError> {
     })
 }
 
+/// Each receipt of `month` among `receipts` (one listener's, or several) as [`settle`]
+/// judges it, by the same rules in the same order, with its id; copies of one signed message
+/// are one receipt.
+pub fn judge_each(month: Month, receipts: &[SignedReceipt]) -> Vec<(ContentHash, Judgement)> {
+    let mut receipts: Vec<&SignedReceipt> = receipts
+        .iter()
+        .filter(|r| month.contains(r.receipt.started_at_ms))
+        .collect();
+    receipts.sort_unstable();
+    receipts.dedup();
+    let copies: Vec<&[&SignedReceipt]> = receipts.chunk_by(|a, b| a.receipt == b.receipt).collect();
+    let valid = verify_any(&copies);
+    let distinct: Vec<(&Receipt, bool)> = copies
+        .iter()
+        .zip(valid)
+        .map(|(copies, ok)| (&copies[0].receipt, ok))
+        .collect();
+    let mut out = Vec::with_capacity(distinct.len());
+    for range in listener_ranges(&distinct) {
+        let judged = judge(&distinct[range.clone()]);
+        for (c, j) in copies[range].iter().zip(judged.each) {
+            out.push((c[0].id(), j));
+        }
+    }
+    out
+}
+
 /// The index ranges of each listener's receipts in a slice sorted by listener.
 fn listener_ranges(receipts: &[(&Receipt, bool)]) -> Vec<Range<usize>> {
     let mut ranges = Vec::new();
@@ -188,43 +244,50 @@ fn judge(receipts: &[(&Receipt, bool)]) -> Judged {
     let mut void = VoidCounts::default();
     let mut flags = Vec::new();
 
-    let mut standing: Vec<&Receipt> = Vec::with_capacity(receipts.len());
-    for &(r, ok) in receipts {
+    let mut each = vec![Judgement::Kept; receipts.len()];
+    let mut standing: Vec<(usize, &Receipt)> = Vec::with_capacity(receipts.len());
+    for (i, &(r, ok)) in receipts.iter().enumerate() {
         if !ok {
             void.signature += 1;
+            each[i] = Judgement::Void(Rule::Signature);
         } else if r.track_ms == 0
             || u64::from(r.listened_ms) > u64::from(r.track_ms) + LENGTH_SLACK_MS
         {
             void.length += 1;
+            each[i] = Judgement::Void(Rule::Length);
         } else {
-            standing.push(r);
+            standing.push((i, r));
         }
     }
 
     // Rule 3: `standing` is sorted by seq, so receipts sharing one are neighbours; they are
     // distinct signed messages, so two of them with one seq are an equivocation.
-    let mut kept: Vec<&Receipt> = Vec::with_capacity(standing.len());
-    for run in standing.chunk_by(|a, b| a.seq == b.seq) {
+    let mut kept: Vec<(usize, &Receipt)> = Vec::with_capacity(standing.len());
+    for run in standing.chunk_by(|a, b| a.1.seq == b.1.seq) {
         if let [only] = run {
-            kept.push(only);
+            kept.push(*only);
         } else {
             void.equivocation += run.len() as u64;
+            for (i, _) in run {
+                each[*i] = Judgement::Void(Rule::Equivocation);
+            }
             flags.push(Flag::Equivocation {
                 listener,
-                seq: run[0].seq,
+                seq: run[0].1.seq,
                 copies: run.len() as u64,
             });
         }
     }
 
     // Rule 4, then qualification of what is kept.
-    kept.sort_unstable_by_key(|r| (r.started_at_ms, r.seq));
+    kept.sort_unstable_by_key(|(_, r)| (r.started_at_ms, r.seq));
     let mut played: HashMap<PublicKey, Played> = HashMap::new();
     let mut last_end: Option<u64> = None;
     let (mut n_kept, mut qualified) = (0, 0);
-    for r in kept {
+    for (i, r) in kept {
         if last_end.is_some_and(|end| r.started_at_ms.saturating_add(OVERLAP_SLACK_MS) < end) {
             void.overlap += 1;
+            each[i] = Judgement::Void(Rule::Overlap);
             flags.push(Flag::Overlap {
                 listener,
                 seq: r.seq,
@@ -235,6 +298,7 @@ fn judge(receipts: &[(&Receipt, bool)]) -> Judged {
         n_kept += 1;
         if r.listened_ms >= QUALIFY_MS.min(r.track_ms / 2) {
             qualified += 1;
+            each[i] = Judgement::Qualified;
             let p = played.entry(r.artist).or_insert(Played {
                 artist: r.artist,
                 plays: 0,
@@ -255,6 +319,7 @@ fn judge(receipts: &[(&Receipt, bool)]) -> Judged {
     top.truncate(TOP);
     Judged {
         listener,
+        each,
         void,
         flags,
         kept: n_kept,

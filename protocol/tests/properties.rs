@@ -132,6 +132,22 @@ proptest! {
     }
 
     #[test]
+    fn each_receipts_judgement_adds_up_to_the_tallys_counts(w in world()) {
+        use nineten_protocol::settlement::{Judgement, Rule, judge_each};
+        let b = build(&w);
+        let t = tally(&b.receipts, &b.subscriptions, &b.carry);
+        let each = judge_each(t.month, &b.receipts);
+        let count = |j: Judgement| each.iter().filter(|(_, x)| *x == j).count() as u64;
+        prop_assert_eq!(each.len() as u64, t.stats.receipts);
+        prop_assert_eq!(count(Judgement::Void(Rule::Signature)), t.void.signature);
+        prop_assert_eq!(count(Judgement::Void(Rule::Length)), t.void.length);
+        prop_assert_eq!(count(Judgement::Void(Rule::Equivocation)), t.void.equivocation);
+        prop_assert_eq!(count(Judgement::Void(Rule::Overlap)), t.void.overlap);
+        prop_assert_eq!(count(Judgement::Qualified), t.stats.qualified);
+        prop_assert_eq!(count(Judgement::Kept) + t.stats.qualified, t.stats.kept);
+    }
+
+    #[test]
     fn order_and_copies_do_not_matter(w in world(), rotate in 0usize..1000) {
         let b = build(&w);
         let t = tally(&b.receipts, &b.subscriptions, &b.carry);

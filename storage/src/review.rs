@@ -196,6 +196,59 @@ impl Store {
         Ok(value.map(|v| v.to_vec()))
     }
 
+    /// Which of `ids` the part `part` of a record's sets names (pages hold ids in ascending
+    /// order, so each is found by a binary search over the pages); `None` when the part is
+    /// not held.
+    pub fn set_names(
+        &self,
+        record: &ContentHash,
+        part: Part,
+        ids: &[ContentHash],
+    ) -> Result<Option<Vec<bool>>, Error> {
+        let pages = self
+            .db
+            .scan_prefix(keys::record_sets(record, part.byte()))
+            .keys()
+            .count();
+        if pages == 0 {
+            return Ok(None);
+        }
+        let len = part.item_len();
+        let page = |n: usize| -> Result<Vec<u8>, Error> {
+            let n = u32::try_from(n).expect("fewer than 2^32 pages");
+            self.set_page(record, part, n)?
+                .filter(|p| p.len() % len == 0)
+                .ok_or_else(|| {
+                    corrupt(
+                        &keys::record_set(record, part.byte(), n),
+                        FieldError::new("page", "missing or cut inside an item"),
+                    )
+                })
+        };
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            // The last page whose first item is <= id holds it, if any does.
+            let (mut lo, mut hi) = (0, pages);
+            while hi - lo > 1 {
+                let mid = (lo + hi) / 2;
+                if page(mid)?.get(..32).is_some_and(|first| first <= &id.0[..]) {
+                    lo = mid;
+                } else {
+                    hi = mid;
+                }
+            }
+            let items = page(lo)?;
+            let found = items
+                .chunks_exact(len)
+                .map(|item| &item[..32])
+                .collect::<Vec<_>>()
+                .binary_search(&&id.0[..])
+                .is_ok();
+            out.push(found);
+        }
+        Ok(Some(out))
+    }
+
     /// Everything a record's roots name, when held.
     pub fn sets(&self, record: &ContentHash) -> Result<Option<Sets>, Error> {
         let mut inputs = Sets::default();

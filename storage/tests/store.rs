@@ -480,3 +480,44 @@ fn review_records_and_their_sets_round_trip() -> Result<(), Error> {
     assert_eq!(store.set_page(&bundle.id(), Part::Receipts, 2)?, None);
     Ok(())
 }
+
+#[test]
+fn a_sets_membership_is_found_across_pages() -> Result<(), Error> {
+    use nineten_protocol::key::ContentHash;
+    use nineten_storage::review::{INPUT_PAGE, Part, Sets};
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path())?;
+    let all: Vec<ContentHash> = (0..3 * INPUT_PAGE as u32 + 7)
+        .map(|i| ContentHash::of(&i.to_be_bytes()))
+        .collect();
+    // Every other id is in the set, in ascending order as roots name them.
+    let mut named: Vec<ContentHash> = all.iter().step_by(2).copied().collect();
+    named.sort();
+    let record = ContentHash([9; 32]);
+    store.put_sets(
+        &record,
+        &Sets {
+            receipts: named,
+            ..Sets::default()
+        },
+    )?;
+    let asked: Vec<ContentHash> = all.iter().take(600).copied().collect();
+    let found = store.set_names(&record, Part::Receipts, &asked)?.unwrap();
+    let want: Vec<bool> = (0..600).map(|i| i % 2 == 0).collect();
+    assert_eq!(found, want);
+    let last = *all.iter().step_by(2).max().unwrap();
+    assert_eq!(
+        store.set_names(
+            &record,
+            Part::Receipts,
+            &[last, ContentHash([0; 32]), ContentHash([0xff; 32])]
+        )?,
+        Some(vec![true, false, false])
+    );
+    assert_eq!(
+        store.set_names(&ContentHash([8; 32]), Part::Receipts, &asked)?,
+        None
+    );
+    Ok(())
+}

@@ -40,6 +40,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         Command::Month(MonthCommand::Status { month, home, json }) => {
             month::status(&data_dir, month, home, json)
         }
+        Command::Month(MonthCommand::Mine { month, json }) => month::mine(&data_dir, month, json),
         Command::Month(MonthCommand::Export { month, home, out }) => {
             month::export(&data_dir, month, &home, &out)
         }

@@ -85,6 +85,62 @@ pub(crate) fn status(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `9ten month mine M`: the listener's month, checked.
+pub(crate) fn mine(
+    data_dir: &nineten_node::config::DataDir,
+    month: nineten_protocol::month::Month,
+    json_out: bool,
+) -> Result<ExitCode> {
+    use nineten_protocol::money::MicroUsdp;
+    let m = with_running(data_dir, async |c| Ok(c.month_mine(month).await?))?;
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(&m)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("listener {} ({month})", m.listener);
+    match m.home {
+        Some(h) => println!("home node {h}"),
+        None => println!("home node none"),
+    }
+    println!("receipts {}", m.receipts.len());
+    for r in &m.receipts {
+        println!(
+            "  #{:<5} {}  artist {}  {:>4} s  {:<24} {}",
+            r.seq,
+            nineten_node::review::utc(r.started_at_ms),
+            &r.artist.to_string()[..12],
+            r.listened_ms / 1000,
+            format!("{:?}", r.judgement).to_lowercase(),
+            r.in_bundle.as_deref().unwrap_or("")
+        );
+    }
+    println!(
+        "pool {} USDP (9 + carry-in {})",
+        MicroUsdp(9_000_000 + m.carry_in),
+        MicroUsdp(m.carry_in)
+    );
+    println!("top {}", m.top.len());
+    for (i, a) in m.top.iter().enumerate() {
+        let covered = match a.covered {
+            Some(true) => "statement covers it",
+            Some(false) => "STATEMENT SHORT",
+            None => "",
+        };
+        println!(
+            "  {:>2}. {}  {:>3} plays  {:>14} USDP  {covered}",
+            i + 1,
+            a.artist,
+            a.plays,
+            MicroUsdp(a.units).to_string()
+        );
+    }
+    if m.carry_out > 0 {
+        println!("carry-out {} USDP", MicroUsdp(m.carry_out));
+    }
+    println!("{}", m.verdict);
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `9ten earnings --artist-key KEY`: per month and home node, what the artist is owed.
 pub(crate) fn earnings(
     data_dir: &nineten_node::config::DataDir,

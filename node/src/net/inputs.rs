@@ -1,6 +1,7 @@
 //! A bundle's inputs between nodes (`/9ten/month-inputs/1.0.0`): a reviewer or an arbiter asks
 //! the home node (or any node that holds them) for the pages of what a bundle's roots name,
-//! and for receipts and subscriptions by id. Answers come from the store, off the event loop;
+//! and for receipts and subscriptions by id; a listener's node asks which of its receipts a
+//! bundle names. Answers come from the store, off the event loop;
 //! every request draws on the asking peer's budget, and a request beyond the bounds is a lie.
 //! What comes back is checked by the asker (`crate::review`): pages against the bundle's
 //! roots, records against their signatures.
@@ -42,7 +43,21 @@ pub enum Request {
     Receipts(Vec<ContentHash>),
     /// Subscriptions by id.
     Subscriptions(Vec<ContentHash>),
+    /// Which of these receipt ids a bundle's sets name.
+    Named {
+        /// The bundle's id.
+        bundle: ContentHash,
+        /// The receipt ids.
+        ids: Vec<ContentHash>,
+    },
 }
+
+/// In a [`Response::Named`]: the id is named by neither set.
+pub const NAMED_NOT: u8 = 0;
+/// Named by the bundle's `receipts` root: it counts.
+pub const NAMED_RECEIPTS: u8 = 1;
+/// Named by its `excluded` root: excluded by a verdict.
+pub const NAMED_EXCLUDED: u8 = 2;
 
 /// A response.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -53,6 +68,8 @@ pub enum Response {
     Missing,
     /// The records held of those asked for (binary forms).
     Records(Vec<serde_bytes::ByteBuf>),
+    /// Per id asked, in order: [`NAMED_NOT`], [`NAMED_RECEIPTS`] or [`NAMED_EXCLUDED`].
+    Named(serde_bytes::ByteBuf),
     /// Too many requests.
     Refused,
 }
@@ -158,13 +175,20 @@ impl Inputs {
                 .inputs
                 .send_response(channel, Response::Refused);
         };
-        if !self.requests.take(peer, 1.0, Instant::now()) {
+        // A membership request searches pages per id: it costs more than a page.
+        let cost = match &request {
+            Request::Named { ids, .. } => 1.0 + ids.len() as f64 / 4.0,
+            _ => 1.0,
+        };
+        if !self.requests.take(peer, cost, Instant::now()) {
             shared.stats.rate_limited += 1;
             shared.fault(peer, Fault::Flood);
             return refuse(swarm, channel);
         }
         let too_many = match &request {
-            Request::Receipts(ids) | Request::Subscriptions(ids) => ids.len() > MAX_BY_ID,
+            Request::Receipts(ids) | Request::Subscriptions(ids) | Request::Named { ids, .. } => {
+                ids.len() > MAX_BY_ID
+            }
             Request::Page { part, .. } => Part::from_byte(*part).is_none(),
         };
         if too_many {
@@ -212,6 +236,26 @@ fn read(store: &Store, request: Request) -> Result<Response, nineten_storage::Er
                 out.extend(store.subscription(id)?.map(|s| bytes(s.to_bytes())));
             }
             Response::Records(out)
+        }
+        Request::Named { bundle, ids } => {
+            let named = store.set_names(&bundle, Part::Receipts, &ids)?;
+            let excluded = store.set_names(&bundle, Part::Excluded, &ids)?;
+            match named {
+                None => Response::Missing,
+                Some(named) => {
+                    let excluded = excluded.unwrap_or_else(|| vec![false; ids.len()]);
+                    let marks: Vec<u8> = named
+                        .iter()
+                        .zip(&excluded)
+                        .map(|(n, x)| match (n, x) {
+                            (true, _) => NAMED_RECEIPTS,
+                            (false, true) => NAMED_EXCLUDED,
+                            _ => NAMED_NOT,
+                        })
+                        .collect();
+                    Response::Named(serde_bytes::ByteBuf::from(marks))
+                }
+            }
         }
     })
 }

@@ -18,6 +18,7 @@
 pub mod daily;
 pub mod earnings;
 pub mod gather;
+pub mod mine;
 pub mod view;
 
 use std::collections::{BTreeMap, BTreeSet};
