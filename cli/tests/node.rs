@@ -188,6 +188,37 @@ fn two_nodes_publish_search_stream_and_review() {
     assert!(stderr(&o).contains("holds no bundle"), "{}", stderr(&o));
     let o = nineten(&["--data-dir", path(&fan_dir), "month", "status", "2026-13"]);
     assert!(!o.status.success());
+    // A listener with no home node: its month counts for nothing, and says so.
+    let o = nineten(&["--data-dir", path(&fan_dir), "month", "mine", "2026-10"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("count for nothing"), "{}", stdout(&o));
+    // An artist's earnings: a key that is neither hex nor a file is named.
+    let o = nineten(&[
+        "--data-dir",
+        path(&fan_dir),
+        "earnings",
+        "--artist-key",
+        "zz",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("neither a public key"),
+        "{}",
+        stderr(&o)
+    );
+    let o = nineten(&[
+        "--data-dir",
+        path(&fan_dir),
+        "earnings",
+        "--artist-key",
+        &nobody,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("no month"), "{}", stdout(&o));
+    // No standing order to cancel.
+    let o = nineten(&["--data-dir", path(&fan_dir), "subscription", "cancel"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no standing order"), "{}", stderr(&o));
 
     // Without the token, the control API refuses.
     let file: serde_json::Value =
