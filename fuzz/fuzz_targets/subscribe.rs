@@ -59,7 +59,7 @@ fuzz_target!(|data: &[u8]| {
         };
         // What a listener asked for: the answer must be that subscription, signed by `home`.
         let key = Keypair::from_seed([5; 32]);
-        let asked = Request::new(&home, &key, october, PaymentRef::new("tx").unwrap());
+        let asked = Request::new(&home, &key, october, PaymentRef::new("tx").unwrap(), None);
         if let Ok(Outcome::Subscribed(s)) = subscribe::outcome(&home, &asked, response) {
             assert!(verify_record(&s));
             assert_eq!(s.subscription, asked.subscription(&home).unwrap());

@@ -238,6 +238,67 @@ impl Network {
         }
     }
 
+    /// A listener's own node (not an operator), connected to the home node and node 1,
+    /// once it knows every node record.
+    async fn listener(&self, seed: u8) -> Arc<Node> {
+        let mut config = Config::new(DataDir::new(Some(
+            self.dir.path().join(format!("listener{seed}")),
+        )));
+        config.seed = Some([seed; 32]);
+        config.clock = self.clock.clock();
+        config.review.interval = Duration::from_millis(100);
+        for n in [self.home(), &self.nodes[1]] {
+            let addr = n.status().await.unwrap().addrs[0].parse().unwrap();
+            config.peers.push(addr);
+        }
+        let listener = Node::start(config).await.unwrap();
+        eventually(20, "the listener knows every node record", || async {
+            listener.nodes().unwrap().len() == self.nodes.len()
+        })
+        .await;
+        listener
+    }
+
+    /// Receipts of `listener`'s key of `month`, one per `(artist, ms after the month's
+    /// start)`, 200 s of 200 s tracks, kept by its node and gossiped.
+    async fn play_as(
+        &self,
+        listener: &Node,
+        month: Month,
+        plays: &[(u8, u64)],
+    ) -> Vec<SignedReceipt> {
+        let Some(nineten_protocol::identity::Secret::Listener(secret)) =
+            listener.library().store().secret("listener").unwrap()
+        else {
+            panic!("no listener secret")
+        };
+        let key = secret.month_key(month);
+        let home =
+            nineten_node::home::home_of(listener.library().store(), &key.public(), month).unwrap();
+        let mut out = Vec::new();
+        for (seq, (a, at)) in plays.iter().enumerate() {
+            let r = Receipt {
+                listener: key.public(),
+                seq: seq as u64,
+                track: ContentHash([seq as u8 + 90; 32]),
+                artist: artist(*a),
+                started_at_ms: month.bounds_ms().0 + at,
+                listened_ms: 200_000,
+                track_ms: 200_000,
+                home_node: home,
+            }
+            .sign(&key);
+            listener
+                .library()
+                .store()
+                .put_receipts(&[r], self.clock.now_ms())
+                .unwrap();
+            listener.net().publish(r).await.unwrap();
+            out.push(r);
+        }
+        out
+    }
+
     /// Moves the clock past the close.
     fn close(&self) {
         let to = schedule::close_ms(october()) + 60_000;
@@ -426,7 +487,24 @@ async fn an_honest_month_verifies_with_the_three_attestations_the_directory_name
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_home_node_that_drops_an_artist_is_caught_and_the_reissue_verifies() {
     let net = Network::start(&[0, 0, 1, 2], Some(Cheat::Omit(artist(1)))).await;
-    let receipts = net.listen(2, 9).await;
+    let mut receipts = net.listen(2, 9).await;
+    // A listener's own node too, which plays artist 1 twice and artist 0 once.
+    let listener = net.listener(41).await;
+    let subscribed = listener
+        .subscribe(net.home().key(), "tx-41", false)
+        .await
+        .unwrap();
+    assert!(matches!(subscribed, Subscribed::Subscribed(_)));
+    let hour = 3_600_000;
+    let mine = net
+        .play_as(
+            &listener,
+            october(),
+            &[(1, 2 * hour), (0, 3 * hour), (1, 4 * hour)],
+        )
+        .await;
+    receipts.extend(mine);
+    net.hold(receipts.len()).await;
     net.close();
     net.verified_everywhere(90).await;
     let status = net.status_at(net.home());
@@ -459,6 +537,26 @@ async fn a_home_node_that_drops_an_artist_is_caught_and_the_reissue_verifies() {
     assert!(tally.artists.contains_key(&artist(1)));
     let audited = audit(&records).unwrap();
     assert!(audited.verified(), "{:#?}", audited.checks);
+    // The listener's own node sees, asking a reviewer, that round 0 left out its two listens
+    // of artist 1, and that round 1 counts all three.
+    let mine = listener.month_mine(october()).await.unwrap();
+    assert_eq!(mine.rounds.len(), 2, "{mine:?}");
+    assert_eq!(
+        (mine.rounds[0].counted, mine.rounds[0].left_out),
+        (1, 2),
+        "{mine:?}"
+    );
+    assert_eq!(
+        (mine.rounds[1].counted, mine.rounds[1].left_out),
+        (3, 0),
+        "{mine:?}"
+    );
+    assert_ne!(mine.rounds[0].checked_with, Some(net.home().key()));
+    assert!(
+        mine.verdict.contains("an earlier round left out 2"),
+        "{}",
+        mine.verdict
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -742,20 +840,8 @@ async fn a_standing_order_renews_and_the_carry_moves_to_the_next_month_key_and_c
     net.listen(2, 6).await;
     // A listener's own node, subscribed with a standing order, that plays nothing in October:
     // its 9 USDP carry out.
-    let mut config = Config::new(DataDir::new(Some(net.dir.path().join("listener"))));
-    config.seed = Some([40; 32]);
-    config.clock = net.clock.clock();
-    config.review.interval = Duration::from_millis(100);
-    for n in [net.home(), &net.nodes[1]] {
-        let addr = n.status().await.unwrap().addrs[0].parse().unwrap();
-        config.peers.push(addr);
-    }
-    let listener = Node::start(config).await.unwrap();
+    let listener = net.listener(40).await;
     let home = net.home().key();
-    eventually(20, "the listener knows every node record", || async {
-        listener.nodes().unwrap().len() == 4
-    })
-    .await;
     let subscribed = listener.subscribe(home, "standing-9", true).await.unwrap();
     assert!(
         matches!(subscribed, Subscribed::Subscribed(_)),
@@ -799,34 +885,15 @@ async fn a_standing_order_renews_and_the_carry_moves_to_the_next_month_key_and_c
     assert_eq!(october_tally.carry_out[&oct_key].0, 9_000_000);
 
     // November: the listener plays artist 5 three times, signed with its November key.
-    let Some(nineten_protocol::identity::Secret::Listener(secret)) =
-        listener.library().store().secret("listener").unwrap()
-    else {
-        panic!("no listener secret")
-    };
-    let key = secret.month_key(november);
-    assert_eq!(key.public(), nov_key);
-    let start = november.bounds_ms().0 + 3_600_000;
-    for seq in 0..3 {
-        let r = Receipt {
-            listener: nov_key,
-            seq,
-            track: ContentHash([seq as u8 + 90; 32]),
-            artist: artist(5),
-            started_at_ms: start + seq * 600_000,
-            listened_ms: 200_000,
-            track_ms: 200_000,
-            home_node: home,
-        }
-        .sign(&key);
-        // The listener's node keeps its own receipts, then gossips them.
-        listener
-            .library()
-            .store()
-            .put_receipts(&[r], net.clock.now_ms())
-            .unwrap();
-        listener.net().publish(r).await.unwrap();
-    }
+    let hour = 3_600_000;
+    let played = net
+        .play_as(
+            &listener,
+            november,
+            &[(5, hour), (5, hour + 600_000), (5, hour + 1_200_000)],
+        )
+        .await;
+    assert!(played.iter().all(|r| r.receipt.listener == nov_key));
     eventually(30, "the home node holds November's receipts", || async {
         net.home()
             .library()

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::daily::Day;
 use crate::key::{ContentHash, PublicKey};
+use crate::manifest::SignedManifest;
 use crate::receipt::SignedReceipt;
 
 /// Listening in one UTC day above which one listener is not a person: 20 hours.
@@ -32,6 +33,46 @@ pub const DEVOTED_PER_MILLE: u64 = 900;
 pub const DEVOTED_MIN_PLAYS: u32 = 20;
 /// This many devoted listeners of one artist at one home node make a farm.
 pub const FARM_LISTENERS: usize = 20;
+/// A listen may start this long before its release's signed publication time (clocks
+/// drift) before it is one the listener's node could not have fetched: one hour.
+pub const PUBLISH_SLACK_MS: u64 = 3_600_000;
+/// A listen may last this much longer than the track the release says it is (the length
+/// rule's slack) before it is one no node could have played.
+pub const PLAY_SLACK_MS: u64 = 2_000;
+
+/// What a release says of a track: when it was published and how long it lasts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TrackFacts {
+    /// The release's signed publication time.
+    pub published_at_ms: u64,
+    /// The track's duration.
+    pub duration_ms: u32,
+}
+
+/// The tracks of the releases a node holds, by content hash.
+pub type Tracks = BTreeMap<ContentHash, TrackFacts>;
+
+/// The tracks of `manifests` (valid ones, as the catalog keeps them); a track in several
+/// releases keeps its earliest publication.
+pub fn tracks_of(manifests: &[SignedManifest]) -> Tracks {
+    let mut out = Tracks::new();
+    for m in manifests {
+        for t in &m.manifest.tracks {
+            let facts = TrackFacts {
+                published_at_ms: m.manifest.published_at_ms,
+                duration_ms: t.duration_ms,
+            };
+            out.entry(t.hash)
+                .and_modify(|f| {
+                    if facts.published_at_ms < f.published_at_ms {
+                        *f = facts;
+                    }
+                })
+                .or_insert(facts);
+        }
+    }
+    out
+}
 
 /// What a detector looks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -47,6 +88,9 @@ pub enum Detector {
     Farm,
     /// One content hash claimed by several artists.
     ContestedTrack,
+    /// Listens the listener's node could not have fetched (before the release was
+    /// published) or played (longer than the track lasts).
+    Impossible,
 }
 
 /// One finding, with its evidence.
@@ -89,10 +133,23 @@ impl Finding {
     }
 }
 
-/// Runs every detector over `receipts` (a home node's month, as its bundle uses them);
+/// Runs every detector over `receipts` (a home node's month, as its bundle uses them), with
+/// the `tracks` of the releases known (a track not among them is not judged impossible);
 /// findings in a fixed order.
-pub fn detect(receipts: &[SignedReceipt]) -> Vec<Finding> {
+pub fn detect(receipts: &[SignedReceipt], tracks: &Tracks) -> Vec<Finding> {
     let mut out = Vec::new();
+    let mut impossible: BTreeMap<PublicKey, Vec<ContentHash>> = BTreeMap::new();
+    for r in receipts {
+        let x = &r.receipt;
+        let Some(t) = tracks.get(&x.track) else {
+            continue;
+        };
+        let early = x.started_at_ms.saturating_add(PUBLISH_SLACK_MS) < t.published_at_ms;
+        let long = u64::from(x.listened_ms) > u64::from(t.duration_ms) + PLAY_SLACK_MS;
+        if early || long {
+            impossible.entry(x.listener).or_default().push(r.id());
+        }
+    }
     let day_of = |r: &SignedReceipt| Day::containing(r.receipt.started_at_ms);
     // Per listener and day, and per listener, track and day.
     let mut days: BTreeMap<(PublicKey, Day), (u64, Vec<ContentHash>)> = BTreeMap::new();
@@ -212,6 +269,15 @@ pub fn detect(receipts: &[SignedReceipt]) -> Vec<Finding> {
             ));
         }
     }
+    for (listener, ids) in impossible {
+        out.push(Finding::new(
+            Detector::Impossible,
+            format!("listener {listener}"),
+            ids.len() as u64,
+            1,
+            ids,
+        ));
+    }
     out
 }
 
@@ -269,7 +335,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(detect(&all), vec![]);
+        assert_eq!(detect(&all, &Tracks::new()), vec![]);
     }
 
     #[test]
@@ -294,7 +360,7 @@ mod tests {
         // Track 7 listed under two artists.
         all.push(play(90, 0, 7, 3, 5 * 86_400_000));
         all.push(play(91, 0, 7, 4, 5 * 86_400_000));
-        let found = detect(&all);
+        let found = detect(&all, &Tracks::new());
         let kinds: BTreeSet<Detector> = found.iter().map(|f| f.detector).collect();
         assert!(kinds.contains(&Detector::Loop));
         assert!(kinds.contains(&Detector::LongDay));
@@ -340,7 +406,7 @@ mod tests {
                 8 * 86_400_000 + (i / 100) * 200_000,
             ));
         }
-        let found = detect(&all);
+        let found = detect(&all, &Tracks::new());
         let burst: Vec<_> = found
             .iter()
             .filter(|f| f.detector == Detector::Burst)
@@ -349,5 +415,33 @@ mod tests {
         assert_eq!(burst[0].figure, 200);
         assert_eq!(burst[0].threshold, 100);
         assert!(burst[0].subject.ends_with("2026-10-09"));
+    }
+
+    #[test]
+    fn listens_before_the_release_or_longer_than_the_track_are_impossible() {
+        let published = october().bounds_ms().0 + 10 * 86_400_000;
+        let tracks = Tracks::from([(
+            ContentHash([5; 32]),
+            TrackFacts {
+                published_at_ms: published,
+                duration_ms: 180_000,
+            },
+        )]);
+        let day = |d: u64| d * 86_400_000;
+        let early = play(1, 0, 5, 1, day(8));
+        let within_slack = play(1, 1, 5, 1, day(10) - 1_800_000);
+        let fine = play(2, 0, 5, 1, day(11));
+        let mut long = play(3, 0, 5, 1, day(12));
+        long.receipt.listened_ms = 240_000;
+        long.receipt.track_ms = 240_000; // the receipt lies about the track's length
+        let unknown = play(4, 0, 6, 1, day(1)); // a track of no release known here
+        let all = [early, within_slack, fine, long, unknown];
+        let found = detect(&all, &tracks);
+        let impossible: Vec<&Finding> = found
+            .iter()
+            .filter(|f| f.detector == Detector::Impossible)
+            .collect();
+        assert_eq!(impossible.len(), 2, "{found:?}");
+        assert_eq!(flagged(&found), BTreeSet::from([early.id(), long.id()]));
     }
 }

@@ -169,7 +169,7 @@ mod tests {
             "tag"
         );
         let mut cut = r.to_bytes();
-        cut.truncate(40);
+        cut.truncate(60);
         assert_eq!(ReviewRecord::from_bytes(&cut).unwrap_err().field, "tally");
     }
 }

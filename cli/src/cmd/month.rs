@@ -137,6 +137,19 @@ pub(crate) fn mine(
     if m.carry_out > 0 {
         println!("carry-out {} USDP", MicroUsdp(m.carry_out));
     }
+    for r in &m.rounds {
+        match r.checked_with {
+            Some(node) => println!(
+                "round {}: {} counted, {} excluded, {} left out (asked {})",
+                r.round,
+                r.counted,
+                r.excluded,
+                r.left_out,
+                &node.to_string()[..12]
+            ),
+            None => println!("round {}: nobody answered", r.round),
+        }
+    }
     println!("{}", m.verdict);
     Ok(ExitCode::SUCCESS)
 }

@@ -1,8 +1,9 @@
 //! A listener's month, checked (`9ten month mine M`): its receipts as its own node kept them,
 //! how settlement judges each, its top 9 and the exact units each artist gets from it, and,
-//! once its home node's month is verified, which of its receipts the verified bundle names
-//! (asked of a reviewer that attested it, so the home node's word is not needed) and whether
-//! each artist's payout statement covers its share.
+//! for each round's bundle of its home node's month, which of its receipts the bundle names
+//! (asked of a reviewer, so the home node's word is not needed: a home node that left some
+//! out shows here), and once verified whether each artist's payout statement covers its
+//! share.
 //!
 //! A listener's split depends on its own receipts and carry alone (`settlement.md`), so its
 //! node computes it exactly; the carry-in is its own carry-out of the month before when that
@@ -81,8 +82,27 @@ pub struct Mine {
     pub verified: bool,
     /// The node asked which receipts the verified bundle names.
     pub checked_with: Option<PublicKey>,
+    /// Each round's bundle, checked.
+    pub rounds: Vec<RoundCheck>,
     /// The conclusion, in words.
     pub verdict: String,
+}
+
+/// Which of the listener's receipts one round's bundle names.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RoundCheck {
+    /// The round.
+    pub round: u8,
+    /// The bundle's id.
+    pub bundle: ContentHash,
+    /// Who answered (`None`: nobody did).
+    pub checked_with: Option<PublicKey>,
+    /// Receipts its `receipts` root names.
+    pub counted: usize,
+    /// Receipts its `excluded` root names.
+    pub excluded: usize,
+    /// Receipts it names in neither: left out.
+    pub left_out: usize,
 }
 
 impl Review {
@@ -140,6 +160,7 @@ impl Review {
             top,
             verified: false,
             checked_with: None,
+            rounds: Vec::new(),
             verdict: String::new(),
         };
         let Some(home) = home else {
@@ -152,53 +173,69 @@ impl Review {
         let view = MonthView::load(self.store(), &home, month)?;
         let status = view::status(&view, &directory, &home, month, now);
         out.verified = status.verified;
-        let (true, Some(bundle)) = (status.verified, status.bundle) else {
-            out.verdict = format!(
-                "not verified yet: the month waits for {}",
-                status.waiting_for
-            );
+        if view.bundles.is_empty() {
+            out.verdict = format!("no bundle yet: the month waits for {}", status.waiting_for);
             return Ok(out);
-        };
-        // Ask the reviewers that attested, then the home node, which receipts the bundle names.
-        let asked: Vec<PublicKey> = [&status.external, &status.cluster]
+        }
+        // Ask the reviewers that attested (or were asked), then the home node, which of this
+        // listener's receipts each round's bundle names.
+        let reviewers = nineten_protocol::reviewers::Reviewers::choose(&directory, &home).ok();
+        let mut asked: Vec<PublicKey> = [&status.external, &status.cluster]
             .into_iter()
             .flatten()
             .map(|s| s.node)
-            .chain([home])
             .collect();
-        let ids: Vec<ContentHash> = mine.iter().map(|r| r.id).collect();
-        let mut marks = None;
-        for node in asked {
-            match self.named(node, bundle, &ids).await {
-                Ok(Some(m)) => {
-                    marks = Some((node, m));
-                    break;
-                }
-                Ok(None) => continue,
-                Err(e) => tracing::debug!(%node, "asking which receipts the bundle names: {e}"),
-            }
+        if let Some(rv) = &reviewers {
+            asked.extend(rv.external(0).into_iter().chain(rv.cluster_peer(0)));
         }
-        let Some((node, marks)) = marks else {
-            out.verdict = "verified, but no reviewer nor the home node answered which receipts the bundle names".into();
-            return Ok(out);
-        };
-        out.checked_with = Some(node);
-        let (mut left_out, mut excluded) = (0, 0);
-        for (r, mark) in mine.iter_mut().zip(&marks) {
-            r.in_bundle = Some(
-                match *mark {
-                    NAMED_RECEIPTS => "counted",
-                    NAMED_EXCLUDED => {
-                        excluded += 1;
-                        "excluded"
+        asked.push(home);
+        asked.dedup();
+        let ids: Vec<ContentHash> = mine.iter().map(|r| r.id).collect();
+        for bundle in &view.bundles {
+            let mut marks = None;
+            for node in &asked {
+                match self.named(*node, bundle.id(), &ids).await {
+                    Ok(Some(m)) => {
+                        marks = Some((*node, m));
+                        break;
                     }
-                    _ => {
-                        left_out += 1;
-                        "left out"
-                    }
+                    Ok(None) => continue,
+                    Err(e) => tracing::debug!(%node, "asking which receipts a bundle names: {e}"),
                 }
-                .to_string(),
-            );
+            }
+            let Some((node, marks)) = marks else {
+                out.rounds.push(RoundCheck {
+                    round: bundle.body.round,
+                    bundle: bundle.id(),
+                    checked_with: None,
+                    counted: 0,
+                    excluded: 0,
+                    left_out: 0,
+                });
+                continue;
+            };
+            let count = |m: u8| marks.iter().filter(|x| **x == m).count();
+            out.rounds.push(RoundCheck {
+                round: bundle.body.round,
+                bundle: bundle.id(),
+                checked_with: Some(node),
+                counted: count(NAMED_RECEIPTS),
+                excluded: count(NAMED_EXCLUDED),
+                left_out: marks.len() - count(NAMED_RECEIPTS) - count(NAMED_EXCLUDED),
+            });
+            if Some(bundle.id()) == status.bundle {
+                out.checked_with = Some(node);
+                for (r, mark) in mine.iter_mut().zip(&marks) {
+                    r.in_bundle = Some(
+                        match *mark {
+                            NAMED_RECEIPTS => "counted",
+                            NAMED_EXCLUDED => "excluded",
+                            _ => "left out",
+                        }
+                        .to_string(),
+                    );
+                }
+            }
         }
         out.receipts = mine;
         let statements: HashMap<PublicKey, MicroUsdp> = view
@@ -210,12 +247,39 @@ impl Review {
                 .then(|| statements.get(&a.artist).is_some_and(|u| u.0 >= a.units));
         }
         let short = out.top.iter().filter(|a| a.covered == Some(false)).count();
-        out.verdict = match (left_out, excluded, short) {
-            (0, 0, 0) => format!(
-                "verified: every receipt counted (checked with {node}); every artist's statement covers its share from you"
+        let earlier: usize = out
+            .rounds
+            .iter()
+            .filter(|r| Some(r.bundle) != status.bundle)
+            .map(|r| r.left_out)
+            .sum();
+        let history = if earlier > 0 {
+            format!(
+                " (an earlier round left out {earlier} of your receipts; a later one restored them)"
+            )
+        } else {
+            String::new()
+        };
+        let Some(last) = out.rounds.last().filter(|r| r.checked_with.is_some()) else {
+            out.verdict =
+                "no reviewer nor the home node answered which receipts the bundle names".into();
+            return Ok(out);
+        };
+        let node = last.checked_with.expect("filtered");
+        out.verdict = match (status.verified, last.left_out, last.excluded, short) {
+            (false, 0, 0, _) => format!(
+                "not verified yet, but the bundle counts every receipt (checked with {node}); the month waits for {}",
+                status.waiting_for
             ),
-            _ => format!(
-                "verified, but {left_out} receipt(s) left out and {excluded} excluded by a verdict (checked with {node}); {short} artist(s) whose statement does not cover their share from you"
+            (false, left_out, excluded, _) => format!(
+                "not verified yet: the bundle leaves out {left_out} of your receipts and excludes {excluded} (checked with {node}); the month waits for {}",
+                status.waiting_for
+            ),
+            (true, 0, 0, 0) => format!(
+                "verified: every receipt counted (checked with {node}); every artist's statement covers its share from you{history}"
+            ),
+            (true, left_out, excluded, short) => format!(
+                "verified, but {left_out} receipt(s) left out and {excluded} excluded by a verdict (checked with {node}); {short} artist(s) whose statement does not cover their share from you{history}"
             ),
         };
         Ok(out)

@@ -908,8 +908,12 @@ impl Review {
             .await?
             .unwrap_or_default();
         let judged = self.judged(&view, &reviewers).await?;
-        let (findings, receipts) =
-            blocking(move || Ok::<_, Error>((detectors::detect(&receipts), receipts))).await?;
+        let store = self.store().clone();
+        let (findings, receipts) = blocking(move || {
+            let tracks = detectors::tracks_of(&store.manifests()?);
+            Ok::<_, Error>((detectors::detect(&receipts, &tracks), receipts))
+        })
+        .await?;
         let suspect: Vec<ContentHash> = detectors::flagged(&findings)
             .into_iter()
             .filter(|id| !judged.contains(id))
@@ -1209,7 +1213,12 @@ impl Review {
         let Some(receipts) = self.gather.receipts(&inputs.receipts, &sources).await? else {
             return Ok(None);
         };
-        let findings = blocking(move || Ok::<_, Error>(detectors::detect(&receipts))).await?;
+        let store = self.store().clone();
+        let findings = blocking(move || {
+            let tracks = detectors::tracks_of(&store.manifests()?);
+            Ok::<_, Error>(detectors::detect(&receipts, &tracks))
+        })
+        .await?;
         let evidence_set: BTreeSet<&ContentHash> = evidence.receipts.iter().collect();
         let findings = findings
             .into_iter()
