@@ -299,6 +299,35 @@ impl Network {
         out
     }
 
+    /// Stops node `i` (unless it is down already) and starts it again from its folder,
+    /// connected to the others but `down`.
+    async fn restart(&mut self, i: usize, running: bool, down: Option<usize>) {
+        let old = self.nodes.remove(i);
+        if running {
+            old.shutdown().await.unwrap();
+        }
+        drop(old); // its store closes with the last handle
+        let peers: Vec<Arc<Node>> = self
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| Some(if *j >= i { j + 1 } else { *j }) != down)
+            .map(|(_, n)| n.clone())
+            .collect();
+        let cheat = None; // a cheat acts on round 0 only, which exists by now
+        let node = operator(
+            self.dir.path(),
+            i,
+            self.clusters[i],
+            &self.clock,
+            cheat,
+            review::Arbitration::Auto,
+            &peers,
+        )
+        .await;
+        self.nodes.insert(i, node);
+    }
+
     /// Moves the clock past the close.
     fn close(&self) {
         let to = schedule::close_ms(october()) + 60_000;
@@ -982,4 +1011,83 @@ async fn a_standing_order_renews_and_the_carry_moves_to_the_next_month_key_and_c
         .unwrap(),
         nineten_protocol::receipt::NO_HOME_NODE
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarts_while_a_dispute_waits_for_its_arbiter_sign_nothing_twice() {
+    let mut net = Network::start(&[0, 0, 1, 2], Some(Cheat::Omit(artist(1)))).await;
+    net.listen(2, 9).await;
+    let rv = net.reviewers();
+    let arbiter = rv.arbiters(&rv.external(0).unwrap())[0];
+    let a = net.nodes.iter().position(|n| n.key() == arbiter).unwrap();
+    // The arbiter is away at the close: the reviewers' disputes wait for it.
+    net.nodes[a].shutdown().await.unwrap();
+    net.close();
+    eventually(60, "the reviewers dispute", || async {
+        !net.status_at(net.home()).disputes.is_empty()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    let disputed = net.status_at(net.home()).disputes.len();
+    // Every other node restarts in the middle of the dispute phase.
+    for i in (0..net.nodes.len()).filter(|i| *i != a) {
+        net.restart(i, true, Some(a)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    let waiting = net.status_at(net.home());
+    assert_eq!(
+        waiting.round,
+        Some(0),
+        "nothing re-issued without a verdict"
+    );
+    assert_eq!(waiting.disputes.len(), disputed, "no dispute signed again");
+    assert!(
+        waiting.waiting_for.contains("verdict"),
+        "{}",
+        waiting.waiting_for
+    );
+    // The arbiter comes back: it decides, the home node re-issues, all three sign.
+    net.restart(a, false, None).await;
+    net.verified_everywhere(90).await;
+    for node in &net.nodes {
+        eventually(30, "the payout statements arrive", || async {
+            net.status_at(node).payouts == 2
+        })
+        .await;
+    }
+    let (records, _) = net
+        .home()
+        .month_export(net.home().key(), october())
+        .await
+        .unwrap();
+    assert_eq!(records.bundles.len(), 2, "round 0 and one re-issue");
+    assert_eq!(records.disputes.len(), disputed);
+    assert_eq!(records.verdicts.len(), disputed, "one verdict per dispute");
+    let mut signed = std::collections::BTreeSet::new();
+    for att in &records.attestations {
+        assert!(
+            signed.insert((att.body.bundle, att.body.reviewer)),
+            "{} attested a bundle twice",
+            att.body.reviewer
+        );
+    }
+    assert_eq!(
+        signed.len(),
+        4,
+        "the home node on round 0 (its reviewers disputed it), three eyes on round 1"
+    );
+    assert!(audit(&records).unwrap().verified());
+    let statements = net
+        .home()
+        .library()
+        .store()
+        .reviews_of(&nineten_protocol::review_record::Subject::Month(
+            net.home().key(),
+            october(),
+        ))
+        .unwrap()
+        .into_iter()
+        .filter(|r| matches!(r, nineten_protocol::review_record::ReviewRecord::Payout(_)))
+        .count();
+    assert_eq!(statements, 2, "one statement per artist");
 }
