@@ -23,7 +23,7 @@ use nineten_node::review;
 use nineten_protocol::identity::{Keypair, ListenerSecret};
 use nineten_protocol::key::{ContentHash, PublicKey};
 use nineten_protocol::month::Month;
-use nineten_protocol::node_record::NodeName;
+use nineten_protocol::node_record::{NodeName, NodeRecord, SignedNodeRecord};
 use nineten_protocol::receipt::{Receipt, SignedReceipt};
 use nineten_protocol::record::Record;
 use nineten_protocol::review::{Attestation, Role};
@@ -160,10 +160,30 @@ fn main() {
         let (subscriptions, all) = month(home_key.public(), subscribers, receipts);
         let subscriptions: Vec<_> = subscriptions.into_iter().map(|s| s.sign(&home_key)).collect();
         println!("close: signed {} receipts of {} subscribers in {:.1} s", all.len(), subscriptions.len(), t.elapsed().as_secs_f64());
-        // Every receipt is on every node's store before it starts, as gossip leaves them.
+        // Every node record, subscription and receipt is on every node's store before it
+        // starts, as gossip leaves them (each node finds its own record and keeps it).
+        let records: Vec<_> = [(0u8, 0u16), (1, 0), (2, 1)]
+            .iter()
+            .map(|(i, cluster)| {
+                let key = Keypair::from_seed(*blake3::keyed_hash(&[i + 1; 32], b"9ten/node").as_bytes());
+                SignedNodeRecord::sign(
+                    NodeRecord {
+                        node: key.public(),
+                        seq: 1,
+                        cluster: *cluster,
+                        joined: october(),
+                        name: NodeName::new(format!("operator {i}")).unwrap(),
+                    },
+                    &key,
+                )
+            })
+            .collect();
         let t = Instant::now();
         for i in 0..3u8 {
             let store = nineten_storage::Store::open(&DataDir::new(Some(dir.path().join(format!("op{i}")))).store()).unwrap();
+            for r in &records {
+                store.put_node_record(r).unwrap();
+            }
             store.put_subscriptions(&subscriptions).unwrap();
             for chunk in all.chunks(20_000) {
                 store.put_receipts(chunk, 0).unwrap();
@@ -183,10 +203,12 @@ fn main() {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         };
+        let t = Instant::now();
         for node in &nodes {
             let n = node.clone();
-            wait("every node knows the directory", 60, Box::new(move || n.nodes().unwrap().len() == 3)).await;
+            wait("every node knows the directory", 600, Box::new(move || n.nodes().unwrap().len() == 3)).await;
         }
+        println!("close: the three nodes started and know each other in {:.1} s", t.elapsed().as_secs_f64());
         let home = nodes[0].clone();
         // The 31st ends: its daily report, and those of the days before, are signed.
         clock.advance(2 * 3_600_000);
