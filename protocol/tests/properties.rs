@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use nineten_protocol::identity::Keypair;
 use nineten_protocol::key::PublicKey;
+use nineten_protocol::money::MicroUsdp;
 use nineten_protocol::receipt::{Receipt, SignedReceipt};
 use nineten_protocol::signature::{verify_all, verify_any, verify_record};
 use nineten_protocol::subscription::SignedSubscription;
@@ -145,6 +146,28 @@ proptest! {
         prop_assert_eq!(count(Judgement::Void(Rule::Overlap)), t.void.overlap);
         prop_assert_eq!(count(Judgement::Qualified), t.stats.qualified);
         prop_assert_eq!(count(Judgement::Kept) + t.stats.qualified, t.stats.kept);
+    }
+
+    #[test]
+    fn settling_verified_receipts_without_verifying_again_gives_the_same_tally(w in world()) {
+        use nineten_protocol::settlement::{Input, settle, settle_verified};
+        let b = build(&w);
+        let good: Vec<SignedReceipt> =
+            b.receipts.iter().filter(|r| verify_record(*r)).copied().collect();
+        let carry: BTreeMap<PublicKey, MicroUsdp> =
+            b.carry.iter().map(|(k, u)| (*k, MicroUsdp(*u))).collect();
+        let input = Input {
+            month: month(),
+            receipts: &good,
+            subscriptions: &b.subscriptions,
+            carry_in: &carry,
+        };
+        let (checked, trusted) = (settle(input), settle_verified(input));
+        prop_assert_eq!(checked.is_ok(), trusted.is_ok());
+        if let (Ok(checked), Ok(trusted)) = (checked, trusted) {
+            prop_assert_eq!(checked.digest(), trusted.digest());
+            prop_assert_eq!(checked.stats, trusted.stats);
+        }
     }
 
     #[test]

@@ -40,7 +40,7 @@ use nineten_protocol::review::{Attestation, Dispute, Kind, Outcome, Role, Signed
 use nineten_protocol::review_record::ReviewRecord;
 use nineten_protocol::reviewers::Reviewers;
 use nineten_protocol::schedule;
-use nineten_protocol::settlement::{Input, settle};
+use nineten_protocol::settlement::{Input, settle_verified};
 use nineten_protocol::subscription::SignedSubscription;
 use nineten_protocol::tally::Tally;
 use nineten_storage::Store;
@@ -472,7 +472,7 @@ impl Review {
         let carry = sets.carry.clone();
         let (r, s, c) = (receipts.clone(), subscriptions.clone(), carry.clone());
         let tally = blocking(move || {
-            settle(Input {
+            settle_verified(Input {
                 month,
                 receipts: &r,
                 subscriptions: &s,
@@ -738,7 +738,7 @@ impl Review {
         };
         let month = bundle.body.month;
         let tally = blocking(move || {
-            settle(Input {
+            settle_verified(Input {
                 month,
                 receipts: &receipts,
                 subscriptions: &subscriptions,
@@ -882,7 +882,7 @@ impl Review {
                 .unwrap_or_default();
             let carry = sets.carry.clone();
             let claimed = blocking(move || {
-                settle(Input {
+                settle_verified(Input {
                     month,
                     receipts: &all,
                     subscriptions: &subscriptions,
@@ -934,7 +934,7 @@ impl Review {
                 .unwrap_or_default();
             let carry = sets.carry.clone();
             let claimed = blocking(move || {
-                settle(Input {
+                settle_verified(Input {
                     month,
                     receipts: &kept,
                     subscriptions: &subscriptions,
