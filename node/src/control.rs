@@ -582,19 +582,19 @@ pub struct Subscriptions {
     /// Requests waiting for the operator.
     pub pending: Vec<PendingRequest>,
     /// This listener's standing order, if it renews each month.
-    pub standing_order: Option<Standing>,
+    pub standing_order: Option<OrderView>,
 }
 
-/// A listener's standing order.
+/// A listener's standing order, as the control API shows it.
 #[derive(Debug, Serialize, Deserialize)]
-pub struct Standing {
+pub struct OrderView {
     /// The home node it renews through.
     pub home: PublicKey,
     /// The standing payment's reference.
     pub payment_ref: String,
 }
 
-impl From<StandingOrder> for Standing {
+impl From<StandingOrder> for OrderView {
     fn from(o: StandingOrder) -> Self {
         Self {
             home: o.home,
@@ -607,12 +607,12 @@ impl From<StandingOrder> for Standing {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Cancelled {
     /// The standing order ended, if there was one.
-    pub cancelled: Option<Standing>,
+    pub cancelled: Option<OrderView>,
 }
 
 async fn cancel_renewal(State(api): State<Api>) -> ApiResult<Cancelled> {
     Ok(Json(Cancelled {
-        cancelled: api.node.cancel_renewal()?.map(Standing::from),
+        cancelled: api.node.cancel_renewal()?.map(OrderView::from),
     }))
 }
 
@@ -651,7 +651,7 @@ async fn subscriptions(State(api): State<Api>) -> ApiResult<Subscriptions> {
                 payment_ref: p.request.payment_ref,
             })
             .collect(),
-        standing_order: api.node.standing_order()?.map(Standing::from),
+        standing_order: api.node.standing_order()?.map(OrderView::from),
     }))
 }
 

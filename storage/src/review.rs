@@ -196,55 +196,63 @@ impl Store {
         Ok(value.map(|v| v.to_vec()))
     }
 
-    /// Which of `ids` the part `part` of a record's sets names (pages hold ids in ascending
-    /// order, so each is found by a binary search over the pages); `None` when the part is
-    /// not held.
+    /// Which of `ids` the part `part` of a record's sets names; `None` when the part is not
+    /// held. Pages hold ids in ascending order, so one pass over the pages' first items finds
+    /// the page that could hold each id, and each page wanted is read once: the work is one
+    /// key scan of the part and at most one page read per id, however large the set.
     pub fn set_names(
         &self,
         record: &ContentHash,
         part: Part,
         ids: &[ContentHash],
     ) -> Result<Option<Vec<bool>>, Error> {
-        let pages = self
-            .db
-            .scan_prefix(keys::record_sets(record, part.byte()))
-            .keys()
-            .count();
-        if pages == 0 {
+        let len = part.item_len();
+        let mut firsts: Vec<[u8; 32]> = Vec::new();
+        for entry in self.db.scan_prefix(keys::record_sets(record, part.byte())) {
+            let (key, page) = entry.map_err(Error::db("reading a record's sets"))?;
+            if page.len() % len != 0 {
+                return Err(corrupt(&key, FieldError::new("page", "cut inside an item")));
+            }
+            // An empty page (an empty set) has no first item: nothing sorts before it.
+            firsts.push(
+                page.get(..32)
+                    .map_or([0; 32], |f| f.try_into().expect("32 bytes")),
+            );
+        }
+        if firsts.is_empty() {
             return Ok(None);
         }
-        let len = part.item_len();
-        let page = |n: usize| -> Result<Vec<u8>, Error> {
-            let n = u32::try_from(n).expect("fewer than 2^32 pages");
-            self.set_page(record, part, n)?
-                .filter(|p| p.len() % len == 0)
-                .ok_or_else(|| {
-                    corrupt(
-                        &keys::record_set(record, part.byte(), n),
-                        FieldError::new("page", "missing or cut inside an item"),
-                    )
-                })
-        };
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            // The last page whose first item is <= id holds it, if any does.
-            let (mut lo, mut hi) = (0, pages);
-            while hi - lo > 1 {
-                let mid = (lo + hi) / 2;
-                if page(mid)?.get(..32).is_some_and(|first| first <= &id.0[..]) {
-                    lo = mid;
-                } else {
-                    hi = mid;
+        // The page of each id: the last whose first item is <= it.
+        let mut wanted: Vec<(usize, usize)> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (firsts.partition_point(|f| f <= &id.0).saturating_sub(1), i))
+            .collect();
+        wanted.sort_unstable();
+        let mut out = vec![false; ids.len()];
+        for run in wanted.chunk_by(|a, b| a.0 == b.0) {
+            let n = u32::try_from(run[0].0).expect("fewer than 2^32 pages");
+            let key = keys::record_set(record, part.byte(), n);
+            let page = self
+                .db
+                .get(&key)
+                .map_err(Error::db("reading a record's sets"))?
+                .ok_or_else(|| corrupt(&key, FieldError::new("page", "missing")))?;
+            let count = page.len() / len;
+            let item = |k: usize| &page[k * len..k * len + 32];
+            for &(_, i) in run {
+                let id = &ids[i].0[..];
+                let (mut lo, mut hi) = (0, count);
+                while lo < hi {
+                    let mid = (lo + hi) / 2;
+                    if item(mid) < id {
+                        lo = mid + 1;
+                    } else {
+                        hi = mid;
+                    }
                 }
+                out[i] = lo < count && item(lo) == id;
             }
-            let items = page(lo)?;
-            let found = items
-                .chunks_exact(len)
-                .map(|item| &item[..32])
-                .collect::<Vec<_>>()
-                .binary_search(&&id.0[..])
-                .is_ok();
-            out.push(found);
         }
         Ok(Some(out))
     }
